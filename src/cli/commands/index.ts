@@ -1,0 +1,6 @@
+import type { CommandModule } from 'yargs';
+import { infoCommand } from './info.js';
+
+/** Every `tak-wgpu` sub-command, in the order `--help` lists them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [infoCommand];

@@ -94,6 +94,7 @@ export async function acquireGpu(choice: AdapterChoice = {}): Promise<GpuHandles
   const flags: string[] = [];
   if (backend) flags.push(`backend=${backend}`);
   if (adapterName) flags.push(`adapter=${adapterName}`);
+  if (process.env.TAK_WGPU_DAWN_FLAGS) flags.push(...process.env.TAK_WGPU_DAWN_FLAGS.split(/\s+/).filter(Boolean));
   const gpu = create(flags);
   liveInstances.add(gpu);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });

@@ -40,6 +40,7 @@ export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
 /** A VJP: given the gradient of the output, the gradient for each input (null where none flows). */
 export type Vjp = (grad: Tensor) => (Tensor | null)[];
 
+/** A differentiable op's record: retains its inputs, owns the tensors its VJP saved. */
 export class Node implements GradNode {
   private released = false;
   constructor(
@@ -49,20 +50,20 @@ export class Node implements GradNode {
     private readonly saved: readonly Tensor[],
   ) {
     for (const t of inputs) t.retain();
-    for (const t of saved) t.retain();
   }
   release(): void {
     if (this.released) return;
     this.released = true;
     for (const t of this.inputs) t.drop();
-    for (const t of this.saved) t.drop();
+    for (const t of this.saved) t.dispose();
   }
 }
 
 /**
  * Attaches a Node to `output` when gradients are on and any input requires them. `saved` are
- * tensors the VJP reads besides the inputs (e.g. a view of the output for exp/sigmoid); they
- * must not be the output tensor itself (that would be a cycle): pass Tensor.view(output, shape).
+ * tensors the VJP reads besides the inputs (e.g. a view of the output for exp/sigmoid); the node
+ * takes them over (they are disposed with it, or at once when nothing is recorded). They must not
+ * be the output tensor itself (that would be a cycle): pass Tensor.view(output, shape).
  */
 export function record(op: string, output: Tensor, inputs: readonly Tensor[], vjp: Vjp, saved: readonly Tensor[] = []): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) {
@@ -71,8 +72,6 @@ export function record(op: string, output: Tensor, inputs: readonly Tensor[], vj
   }
   output.requiresGrad = true;
   output.gradFn = new Node(op, inputs, vjp, saved);
-  // The node retains the saved tensors; the creator's own hold ends here.
-  for (const t of saved) t.dispose();
   return output;
 }
 

@@ -27,6 +27,9 @@ export interface OpEntry {
   family: string;
   differentiable: boolean;
   cases: GradcheckCase[];
+  /** The op itself (what a case without `fn` differentiates). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  fn: (...args: any[]) => Tensor;
 }
 
 /** What an op's forward returns: the output, and when it is differentiable the VJP and its inputs. */
@@ -45,21 +48,20 @@ const table = new Map<string, OpEntry>();
 export function defineOp<F extends (...args: any[]) => Tensor>(
   spec: { name: string; family: string; forward: (...args: Parameters<F>) => Forward; gradcheck?: GradcheckCase[] },
 ): F {
-  const entry: OpEntry = { name: spec.name, family: spec.family, differentiable: false, cases: spec.gradcheck ?? [] };
-  entry.differentiable = entry.cases.length > 0;
-  table.set(spec.name, entry);
   const run = (...args: Parameters<F>): Tensor => {
     const result = noGrad(() => spec.forward(...args));
     if (!result.vjp || !result.inputs) return result.out;
     return record(spec.name, result.out, result.inputs, result.vjp, result.saved);
   };
   Object.defineProperty(run, 'name', { value: spec.name });
+  const cases = spec.gradcheck ?? [];
+  table.set(spec.name, { name: spec.name, family: spec.family, differentiable: cases.length > 0, cases, fn: run as OpEntry['fn'] });
   return run as F;
 }
 
 /** Registers gradient checks for a function composed of other ops (no kernel of its own). */
 export function defineComposite<F extends (...args: never[]) => Tensor>(name: string, family: string, fn: F, gradcheck: GradcheckCase[]): F {
-  table.set(name, { name, family, differentiable: gradcheck.length > 0, cases: gradcheck });
+  table.set(name, { name, family, differentiable: gradcheck.length > 0, cases: gradcheck, fn: fn as unknown as OpEntry['fn'] });
   return fn;
 }
 

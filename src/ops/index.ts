@@ -1,0 +1,13 @@
+import { setGradArithmetic } from '../autograd/graph.js';
+import { ones } from '../tensor/create.js';
+import { add } from './elementwise.js';
+
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './shape.js';
+export * from './gather.js';
+export { broadcastShapes } from './broadcast.js';
+export { registeredOps, type OpEntry, type GradcheckCase } from './registry.js';
+
+// autograd sits below ops; it adds gradients and seeds ones through these.
+setGradArithmetic({ add: (a, b) => add(a, b), onesLike: (t) => ones(t.shape, t.dtype) });

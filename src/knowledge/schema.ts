@@ -57,8 +57,8 @@ export interface KnowledgeFile {
 
 export const MIN_SENTENCES = 2;
 export const MAX_SENTENCES = 5;
-/** BiomedCLIP's context is 256 tokens (data-and-text §3); 1,200 characters stay well inside it. */
-export const MAX_TEXT_CHARS = 1200;
+/** BiomedCLIP's context is 256 tokens (data-and-text §3); 1,000 characters stay inside it (about 4–5 characters per WordPiece token). */
+export const MAX_TEXT_CHARS = 1000;
 
 export function namePrompt(className: string): string {
   return NAME_PROMPT_TEMPLATE.replace('[CLS]', className);

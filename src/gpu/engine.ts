@@ -3,6 +3,7 @@ import { acquireGpu, type AdapterChoice, type GpuHandles } from './device.js';
 import { KernelRegistry, type Kernel, type KernelSpec } from './kernels.js';
 import { BufferPool, type PooledBuffer, type PoolStats } from './pool.js';
 import { Profiler } from './profiler.js';
+import { grid } from './grid.js';
 
 /** A storage binding: a whole pooled buffer, or a byte range of one. */
 export type BufferRef = PooledBuffer | { buffer: PooledBuffer; offset: number; size: number };
@@ -16,6 +17,8 @@ export interface EngineOptions extends AdapterChoice {
   profile?: boolean;
   /** Submit after every dispatch inside an error scope, so errors name their kernel (slow). */
   validate?: boolean;
+  /** Fill every newly allocated buffer with NaN so unwritten elements show (default: TAK_WGPU_POISON=1). */
+  poison?: boolean;
 }
 
 const STORAGE_USAGE = GPUBufferUsageFlagsOf(['STORAGE', 'COPY_SRC', 'COPY_DST']);
@@ -39,6 +42,7 @@ export class Engine {
   private readonly profiler: Profiler | null;
   private readonly batchSize: number;
   private readonly validate: boolean;
+  private readonly poison: boolean;
 
   private readonly arena: GPUBuffer;
   private readonly arenaBytes: ArrayBuffer;
@@ -67,6 +71,7 @@ export class Engine {
     this.device = device;
     this.batchSize = options.batchSize ?? 64;
     this.validate = options.validate ?? process.env.TAK_WGPU_VALIDATE === '1';
+    this.poison = options.poison ?? process.env.TAK_WGPU_POISON === '1';
     const wantProfile = options.profile ?? process.env.TAK_WGPU_PROFILE === '1';
     this.profiler = wantProfile && gpu.features.includes('timestamp-query') ? new Profiler(device) : null;
     this.kernels = new KernelRegistry(device, (check) => this.checks.push(check));
@@ -104,7 +109,16 @@ export class Engine {
 
   alloc(bytes: number): PooledBuffer {
     this.assertUsable();
-    return this.storage.acquire(bytes);
+    const buffer = this.storage.acquire(bytes);
+    if (this.poison) this.fillBits(buffer, 0x7fc00000);
+    return buffer;
+  }
+
+  /** Records a fill of the whole buffer with one 32-bit pattern (NaN poisoning in tests). */
+  private fillBits(buffer: PooledBuffer, bits: number): void {
+    const kernel = this.kernels.get({ file: 'fill', types: { T: 'u32' }, constants: { WG: 64 } });
+    const groups = Math.ceil(buffer.size / 16 / 64);
+    this.dispatch(kernel, { y: buffer }, { n: buffer.size / 4, start: bits, step: 0 }, grid(groups));
   }
 
   free(buffer: PooledBuffer): void {

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { infoCommand } from './info.js';
 import { gradcheckCommand } from './gradcheck.js';
+import { knowledgeCommand } from './knowledge.js';
 
 /** Every `tak-wgpu` sub-command, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, gradcheckCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, gradcheckCommand, knowledgeCommand];

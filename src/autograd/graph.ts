@@ -142,7 +142,15 @@ export function backward(root: Tensor, seed?: Tensor, options: BackwardOptions =
         if (g !== seed) g.dispose();
         continue;
       }
-      const inputGrads = scope(() => node.vjp(g));
+      // A VJP may pass `g` (or one tensor) through to several inputs; give each its own handle
+      // (a view: no copy) so disposing one cannot free another's gradient.
+      const seen = new Set<Tensor>([g]);
+      const inputGrads = scope(() =>
+        node.vjp(g).map((gi) => {
+          if (!gi || !seen.has(gi)) return gi && (seen.add(gi), gi);
+          return Tensor.view(gi, gi.shape);
+        }),
+      );
       if (g !== seed) g.dispose();
       node.inputs.forEach((input, j) => {
         const gi = inputGrads[j] ?? null;

@@ -117,8 +117,11 @@ export class Engine {
   /** Records a fill of the whole buffer with one 32-bit pattern (NaN poisoning in tests). */
   private fillBits(buffer: PooledBuffer, bits: number): void {
     const kernel = this.kernels.get({ file: 'fill', types: { T: 'u32' }, constants: { WG: 64 } });
-    const groups = Math.ceil(buffer.size / 16 / 64);
-    this.dispatch(kernel, { y: buffer }, { n: buffer.size / 4, start: bits, step: 0 }, grid(groups));
+    const chunk = Math.floor(this.maxBindingBytes / 256) * 256;
+    for (let offset = 0; offset < buffer.size; offset += chunk) {
+      const size = Math.min(chunk, buffer.size - offset);
+      this.dispatch(kernel, { y: { buffer, offset, size } }, { n: size / 4, start: bits, step: 0 }, grid(Math.ceil(size / 16 / 64)));
+    }
   }
 
   free(buffer: PooledBuffer): void {
@@ -126,9 +129,13 @@ export class Engine {
     this.storage.release(buffer);
   }
 
-  /** Uploads `data` into a buffer no pending command uses (a fresh one from alloc()). */
+  /**
+   * Uploads `data` into a buffer. queue.writeBuffer runs before any command not yet submitted, so
+   * recorded work is submitted first: the write then lands after everything recorded before it.
+   */
   upload(buffer: PooledBuffer, data: ArrayBufferView, byteOffset = 0): void {
     this.assertUsable();
+    if (this.encoder) this.flush();
     this.device.queue.writeBuffer(buffer.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 

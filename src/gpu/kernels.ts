@@ -132,7 +132,8 @@ export class KernelRegistry {
   private text(file: string): string {
     let text = this.texts.get(file);
     if (text === undefined) {
-      const path = join(this.dir, `${file}.wgsl`);
+      // A name is a file in kernels/; a path ending in .wgsl (tests, extensions) is read as is.
+      const path = file.endsWith('.wgsl') ? file : join(this.dir, `${file}.wgsl`);
       if (!existsSync(path)) throw new TakError(`Unknown kernel "${file}": ${path} does not exist`);
       text = readFileSync(path, 'utf8');
       this.texts.set(file, text);
@@ -221,12 +222,16 @@ export class KernelRegistry {
         const info = await module.getCompilationInfo();
         const lines = info.messages
           .filter((m) => m.type === 'error')
-          .map((m) => `kernels/${spec.file}.wgsl:${m.lineNum}:${m.linePos}: ${m.message}`);
+          .map((m) => `${displayPath(spec.file)}:${m.lineNum}:${m.linePos}: ${m.message}`);
         return `Kernel ${key} failed to compile:\n${lines.length ? lines.join('\n') : error.message}`;
       }),
     );
     return { key, file: spec.file, pipeline, layout: source.layout, storage: source.storage, params: source.params };
   }
+}
+
+function displayPath(file: string): string {
+  return file.endsWith('.wgsl') ? file : `kernels/${file}.wgsl`;
 }
 
 export function kernelKey(spec: KernelSpec): string {

@@ -53,7 +53,7 @@ export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): 
   const [a, b = a, c = a] = inputs as [Tensor, Tensor?, Tensor?];
   e.dispatch(
     kernel,
-    { a: a.buffer, b: b.buffer, c: c.buffer, y: out.buffer },
+    { a: a.binding, b: b.binding, c: c.binding, y: out.binding },
     {
       n: out.size, rank, alpha, beta, dims,
       stride_a: strides[0]!, stride_b: strides[1] ?? [0], stride_c: strides[2] ?? [0],
@@ -306,7 +306,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   if (out.size === 0) return out;
   const e = engine();
   const kernel = e.kernel({ file: 'cast', types: { TI: x.dtype, TO: dtype }, constants: { WG } });
-  e.dispatch(kernel, { x: x.buffer, y: out.buffer }, { n: out.size }, grid(Math.ceil(out.size / 4 / WG)));
+  e.dispatch(kernel, { x: x.binding, y: out.binding }, { n: out.size }, grid(Math.ceil(out.size / 4 / WG)));
   return out;
 }
 

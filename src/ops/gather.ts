@@ -41,7 +41,7 @@ function runGather(x: Tensor, index: Tensor, v: AxisView, j: number, strides: [n
   const kernel = e.kernel({ file: 'gather', constants: { WG, SCATTER: false } });
   e.dispatch(
     kernel,
-    { x: x.buffer, index: index.buffer, base: x.buffer, y: out.buffer },
+    { x: x.binding, index: index.binding, base: x.binding, y: out.binding },
     { outer: v.outer, d: v.d, j, inner: v.inner, index_outer: strides[0], index_j: strides[1], index_inner: strides[2] },
     grid(Math.ceil(out.size / WG)),
   );
@@ -55,7 +55,7 @@ function runScatter(base: Tensor, src: Tensor, index: Tensor, v: AxisView, j: nu
   const kernel = e.kernel({ file: 'gather', constants: { WG, SCATTER: true } });
   e.dispatch(
     kernel,
-    { x: src.buffer, index: index.buffer, base: base.buffer, y: out.buffer },
+    { x: src.binding, index: index.binding, base: base.binding, y: out.binding },
     { outer: v.outer, d: v.d, j, inner: v.inner, index_outer: strides[0], index_j: strides[1], index_inner: strides[2] },
     grid(Math.ceil(out.size / WG)),
   );

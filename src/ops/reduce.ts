@@ -44,7 +44,7 @@ function pass(x: Tensor, outer: number, r: number, inner: number, splits: number
   const out = Tensor.empty([outer, splits, inner], op === 'argmax' ? 'i32' : x.dtype);
   const e = engine();
   const kernel = e.kernel({ file: 'reduce', types: { T: x.dtype, TO: out.dtype }, constants: { OP: OP_ID[op], WG } });
-  e.dispatch(kernel, { x: x.buffer, y: out.buffer }, { outer, r, inner, chunk, splits, scale }, grid(Math.ceil(out.size / WG)));
+  e.dispatch(kernel, { x: x.binding, y: out.binding }, { outer, r, inner, chunk, splits, scale }, grid(Math.ceil(out.size / WG)));
   return out;
 }
 

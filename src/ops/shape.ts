@@ -44,7 +44,7 @@ export function stridedCopy(
   const kernel = e.kernel({ file: 'strided_copy', constants: { WG, PER, OUT_CONTIGUOUS: outContiguous } });
   e.dispatch(
     kernel,
-    { x: x.buffer, y: y.buffer },
+    { x: x.binding, y: y.binding },
     { n, rank: d.length, in_offset: inOffset, out_offset: outOffset, dims: d, in_stride: si, out_stride: so },
     grid(Math.ceil(n / (WG * PER))),
   );

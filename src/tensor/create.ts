@@ -10,7 +10,7 @@ function fill(shape: Shape, dtype: DType, start: number, step: number): Tensor {
   const out = Tensor.empty(shape, dtype);
   const e = engine();
   const kernel = e.kernel({ file: 'fill', types: { T: dtype }, constants: { WG } });
-  e.dispatch(kernel, { y: out.buffer }, { n: out.size, start, step }, grid(Math.ceil(out.size / 4 / WG)));
+  e.dispatch(kernel, { y: out.binding }, { n: out.size, start, step }, grid(Math.ceil(out.size / 4 / WG)));
   return out;
 }
 
@@ -81,7 +81,7 @@ function random(shape: Shape, dist: 0 | 1, a: number, b: number, options: Random
   const e = engine();
   const kernel = e.kernel({ file: 'random', constants: { WG, DIST: dist } });
   const threads = dist === 0 ? out.size : Math.ceil(out.size / 2);
-  e.dispatch(kernel, { y: out.buffer }, { n: out.size, stream, key0, key1, lo: a, hi: b }, grid(Math.ceil(threads / WG)));
+  e.dispatch(kernel, { y: out.binding }, { n: out.size, stream, key0, key1, lo: a, hi: b }, grid(Math.ceil(threads / WG)));
   return out;
 }
 

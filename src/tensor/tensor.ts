@@ -1,5 +1,6 @@
 import { engine } from '../gpu/engine.js';
 import type { PooledBuffer } from '../gpu/pool.js';
+import type { BufferRef } from '../gpu/engine.js';
 import { TakError, show } from '../util/errors.js';
 
 export type DType = 'f32' | 'i32' | 'u32';
@@ -100,6 +101,15 @@ export class Tensor {
   /** The pooled GPU buffer (for ops). */
   get buffer(): PooledBuffer {
     return this.live().storage!.buffer;
+  }
+
+  /**
+   * The binding ops pass to kernels: the tensor's bytes rounded up to 16 (vec4 kernels touch the
+   * padding of a partial last vec4; pool buckets are multiples of 256 bytes, so it exists).
+   */
+  get binding(): BufferRef {
+    const buffer = this.buffer;
+    return { buffer, offset: 0, size: Math.max(16, Math.ceil(this.byteLength / 16) * 16) };
   }
 
   get byteLength(): number {

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import * as T from '../../src/index.js';
+import { useEngine } from '../support/engine.js';
+import { numel, randomArray, stridesOf, unravel } from '../support/reference.js';
+
+useEngine();
+
+function permuteRef(data: Float32Array, shape: number[], order: number[]): Float32Array {
+  const outShape = order.map((a) => shape[a]!);
+  const s = stridesOf(shape);
+  return Float32Array.from({ length: data.length }, (_, e) => {
+    const idx = unravel(e, outShape);
+    return data[idx.reduce((off, v, i) => off + v * s[order[i]!]!, 0)]!;
+  });
+}
+
+describe('shape ops', () => {
+  it('reshape shares memory and infers -1', async () => {
+    const x = T.arange(0, 12, 1, 'f32');
+    const y = T.reshape(x, [3, -1]);
+    expect(y.shape).toEqual([3, 4]);
+    expect(Array.from(await y.toArray())).toEqual(Array.from(await x.toArray()));
+    expect(() => T.reshape(x, [5, -1])).toThrow(/Cannot reshape \[12\]/);
+  });
+
+  it('permute matches a reference on odd shapes', async () => {
+    for (const [shape, order] of [
+      [[3, 5, 2], [2, 0, 1]],
+      [[2, 3, 4, 5, 3], [4, 1, 3, 0, 2]],
+      [[7, 1, 3], [1, 2, 0]],
+    ] as [number[], number[]][]) {
+      const data = randomArray(numel(shape), 1);
+      const y = T.permute(T.fromArray(data, shape), order);
+      expect(Array.from(await y.toArray())).toEqual(Array.from(permuteRef(data, shape, order)));
+    }
+    expect(() => T.permute(T.zeros([2, 3]), [0, 0])).toThrow(/not a permutation/);
+  });
+
+  it('slice with steps and negative indices', async () => {
+    const x = T.reshape(T.arange(0, 30, 1, 'f32'), [5, 6]);
+    const y = T.slice(x, [[1, -1], [0, 6, 2]]);
+    expect(y.shape).toEqual([3, 3]);
+    expect(Array.from(await y.toArray())).toEqual([6, 8, 10, 12, 14, 16, 18, 20, 22]);
+  });
+
+  it('concat and stack', async () => {
+    const a = T.fromArray([1, 2, 3, 4], [2, 2]);
+    const b = T.fromArray([5, 6], [2, 1]);
+    expect(Array.from(await T.concat([a, b], 1).toArray())).toEqual([1, 2, 5, 3, 4, 6]);
+    expect(Array.from(await T.concat([a, T.reshape(b, [1, 2])], 0).toArray())).toEqual([1, 2, 3, 4, 5, 6]);
+    const s = T.stack([a, a], 1);
+    expect(s.shape).toEqual([2, 2, 2]);
+    expect(Array.from(await s.toArray())).toEqual([1, 2, 1, 2, 3, 4, 3, 4]);
+    expect(() => T.concat([a, T.zeros([3, 3])], 1)).toThrow(/do not match/);
+  });
+
+  it('pad fills the border with the value', async () => {
+    const y = T.pad(T.fromArray([1, 2, 3, 4], [2, 2]), [[1, 0], [0, 2]], -1);
+    expect(y.shape).toEqual([3, 4]);
+    expect(Array.from(await y.toArray())).toEqual([-1, -1, -1, -1, 1, 2, -1, -1, 3, 4, -1, -1]);
+  });
+
+  it('expand broadcasts, squeeze/unsqueeze reshape', async () => {
+    const y = T.expand(T.fromArray([1, 2, 3], [3, 1]), [2, 3, 2]);
+    expect(Array.from(await y.toArray())).toEqual([1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3]);
+    expect(T.squeeze(T.zeros([1, 3, 1])).shape).toEqual([3]);
+    expect(T.unsqueeze(T.zeros([3]), -1).shape).toEqual([3, 1]);
+    expect(() => T.expand(T.zeros([3]), [2, 4])).toThrow(/cannot broadcast/);
+  });
+});
+
+describe('gather family', () => {
+  it('index_select, gather and scatter_add (duplicates summed)', async () => {
+    const x = T.reshape(T.arange(0, 12, 1, 'f32'), [3, 4]);
+    const idx = T.fromArray(new Int32Array([3, 0, 3]));
+    expect(Array.from(await T.indexSelect(x, 1, idx).toArray())).toEqual([3, 0, 3, 7, 4, 7, 11, 8, 11]);
+    expect(Array.from(await T.indexSelect(x, 0, T.fromArray(new Int32Array([2, 2]))).toArray())).toEqual([8, 9, 10, 11, 8, 9, 10, 11]);
+    const g = T.gather(x, 1, T.fromArray(new Int32Array([1, 1, 0, 3, 2, 2]), [3, 2]));
+    expect(Array.from(await g.toArray())).toEqual([1, 1, 4, 7, 10, 10]);
+    const s = T.scatterAdd(T.zeros([2, 3]), 1, T.fromArray(new Int32Array([0, 0, 2, 1]), [2, 2]), T.fromArray([1, 2, 3, 4], [2, 2]));
+    expect(Array.from(await s.toArray())).toEqual([3, 0, 0, 0, 4, 3]);
+    expect(() => T.indexSelect(x, 1, T.fromArray([1, 2]))).toThrow(/must be i32/);
+  });
+});

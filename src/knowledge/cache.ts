@@ -113,9 +113,11 @@ function rebuildHint(dataset: DatasetId, prompt: PromptVariant, encoderSpec: str
 function staleRows(meta: EmbeddingMeta, knowledgePath?: string): string[] {
   const current = promptRows(loadKnowledge(meta.dataset, knowledgePath), meta.prompt);
   const classes = datasetClasses(meta.dataset);
-  return meta.rows.flatMap((row, i) =>
+  const stale = meta.rows.flatMap((row, i) =>
     row.textSha256 !== null && row.textSha256 !== textSha256(current[i]!.text) ? [`${classes[row.classId]!.name} ${row.kind}`] : [],
   );
+  // Single-text variants hold each text twice; name it once.
+  return [...new Set(stale)];
 }
 
 /**

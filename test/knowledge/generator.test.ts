@@ -130,6 +130,13 @@ describe('generateKnowledge against the stand-in server', () => {
     expect(everything).not.toContain(KEY);
   });
 
+  it('redacts the key from server messages it shows', async () => {
+    server.inject(() => true, '403', 1);
+    const message = await failureOf(generateKnowledge(options()));
+    expect(message).toMatch(/permission denied at .* \(403: .*Project of key \[redacted\] may not use this model/);
+    expect(message).not.toContain(KEY);
+  });
+
   it('resumes after an interrupted run without asking again for finished classes', async () => {
     const opts = options();
     // Liver (class 6) fails on every try: the SDK retries 3 times, then the run stops.

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
  * inconsistent by agent 2) and one doubtful (low confidence); agent 2 composes the final texts by
  * joining the claims it is sent, so a dropped claim that still reached the text would show.
  */
-export type Fault = '401' | '429' | '500' | 'malformed' | 'timeout';
+export type Fault = '401' | '403' | '429' | '500' | 'malformed' | 'timeout';
 
 export interface SeenRequest {
   schema: string;
@@ -102,6 +102,8 @@ export class StandInOpenAI {
       injection.remaining -= 1;
       switch (injection.fault) {
         case '401': return this.fail(res, 401, 'Incorrect API key provided.');
+        // Echoes the key, as real error bodies may (partly masked) do: the client must redact it.
+        case '403': return this.fail(res, 403, `Project of key ${this.apiKey} may not use this model.`);
         case '429': return this.fail(res, 429, 'Rate limit reached for requests.');
         case '500': return this.fail(res, 500, 'The server had an error while processing your request.');
         case 'timeout': this.held.push(res); return; // never answers; the client's timeout fires

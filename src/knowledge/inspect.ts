@@ -43,7 +43,7 @@ export function inspectEmbeddings(embeddings: Embeddings): InspectReport {
     const same = classes.map((k) => `${k.abbreviation} ${fmt(matrix[k.id * 2 * c + c + k.id]!)}`);
     lines.push('', `same class, ${meta.halves[0]} vs ${meta.halves[1]} row: ${same.join(', ')}`);
   }
-  lines.push('', 'left/right pairs (upstream TAK-Semi: kidneys and adrenals are each other\'s nearest rows):');
+  lines.push('', 'left/right pairs: is each the other\'s most similar row? (upstream TAK-Semi: yes only for the kidneys\' shape rows, docs/knowledge.md)');
   for (const p of pairs.filter((q) => !identical || q.half === 0)) {
     const verdict = p.mutualNearest ? 'mutual nearest: yes' : `mutual nearest: no (the left organ is the right one's #${p.rank} neighbour)`;
     lines.push(`  ${meta.halves[p.half]}: ${p.right.abbreviation}~${p.left.abbreviation} cosine ${p.cosine.toFixed(3)}, ${verdict}`);

@@ -8,7 +8,7 @@ import { TakError, show } from '../util/errors.js';
  * `<name>/data.pkl` pickles `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`
  * with the storage as a persistent id ('storage', torch.FloatStorage, key, location, numel) and
  * the raw little-endian storage bytes in `<name>/data/<key>`. TAK-Semi ships its AMOS text
- * embeddings this way (`CLIP/amos_embedding_shape_location.pth`, data-and-text §2).
+ * embeddings this way (`CLIP/amos_embedding_shape_location.pth`, data-and-text §1 "TAK-Semi / GA differences").
  */
 export interface TorchTensor {
   shape: number[];

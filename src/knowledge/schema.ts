@@ -7,7 +7,7 @@ import { type DatasetId, datasetClasses, isDatasetId, DATASET_IDS } from './data
  */
 export const KNOWLEDGE_FORMAT = 'tak-wgpu-knowledge/1';
 
-/** The CLIP-Driven Universal Model's name prompt, used as the `name` prompt variant. */
+/** The class-name prompt of issue 6 (in the style of the CLIP-Driven Universal Model's name prompts), the `name` variant. */
 export const NAME_PROMPT_TEMPLATE = 'A computerized tomography scan of the human abdomen includes the [CLS].';
 
 export const REVIEW_STATUSES = ['unreviewed', 'author-checked', 'clinician-checked'] as const;

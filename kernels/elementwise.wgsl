@@ -1,20 +1,24 @@
 // Elementwise family: unary, binary and ternary (where) ops with NumPy broadcasting.
 //
-// Every invocation writes PER groups of 4 consecutive output elements (a vec4 store): on lavapipe a
-// vec4 access per lane costs about what a scalar access does, so vec4 I/O and several groups per
-// invocation (to amortise index math) measured 2.5x faster than one scalar per invocation.
-// Tensor buffers are allocated in 256-byte buckets, so the last partial vec4 lands in padding.
+// The output is viewed as [rows, last] (collapsed dims; `last` is the innermost). Workgroups are
+// laid out as x = chunks of the last dim, y/z = rows, so an input's row offset depends only on the
+// workgroup id: one integer division chain per workgroup instead of one per element (on lavapipe
+// u32 division is scalarised lane by lane). Each invocation writes PER groups of 4 consecutive
+// outputs with vec4 stores: a vec4 per lane costs about what a scalar does there.
 //
 // Inputs are read in one of three modes, chosen by the host per input (override MODE_A/B/C):
-//   0 = vec4 contiguous along the output's last dim (the common no-broadcast / channel-bias case),
-//   1 = broadcast along the output's last dim (one scalar splat per vec4 group),
-//   2 = gather: per-element strided index (odd shapes; correct for any broadcast).
-// The op is an override so LLVM/the driver drop every other branch.
+//   0 = contiguous along the last dim (vec4 loads), 1 = broadcast along the last dim (one scalar
+//   splat), 2 = gather: per-element index math over all dims. When the last dim is not a multiple
+//   of 4 the host dispatches the output as one row (rows = 1, last = n): contiguous inputs stay in
+//   mode 0, fully broadcast ones in mode 1, and the rest gather.
+// Tensor buffers are allocated in 256-byte buckets, so a partial last vec4 lands in padding.
 alias T = f32;
 
 struct Params {
-  n: u32,              // output elements
-  rank: u32,           // collapsed output rank (1..8)
+  last: u32,           // elements in the innermost collapsed dim
+  rows: u32,           // product of the other collapsed dims
+  rank: u32,           // number of collapsed dims (1..8)
+  rows_y: u32,         // workgroups along y (rows are split over y and z)
   alpha: f32,          // op scalars (leaky slope, clamp bounds, pow exponent, scale/shift)
   beta: f32,
   dims: array<vec4u, 2>,     // collapsed output dims, outermost first
@@ -36,18 +40,32 @@ override MODE_C: u32 = 0;
 override WG: u32 = 64;
 override PER: u32 = 4;
 
-fn dim(d: u32) -> u32 { return p.dims[d / 4u][d % 4u]; }
+fn stride(s: array<vec4u, 2>, d: u32) -> u32 { return s[d / 4u][d % 4u]; }
 
-// Element offsets of a, b, c for output element e (row-major over the collapsed dims).
-fn offsets(e: u32) -> vec3u {
+// Offsets of a, b, c for element `col` of row `row` (row-major over the collapsed dims).
+fn offsets(row: u32, col: u32) -> vec3u {
+  let l = p.rank - 1u;
+  var off = col * vec3u(stride(p.stride_a, l), stride(p.stride_b, l), stride(p.stride_c, l));
+  var rem = row;
+  for (var d = i32(l) - 1; d >= 0; d--) {
+    let k = u32(d);
+    let size = p.dims[k / 4u][k % 4u];
+    let coord = rem % size;
+    rem = rem / size;
+    off += coord * vec3u(stride(p.stride_a, k), stride(p.stride_b, k), stride(p.stride_c, k));
+  }
+  return off;
+}
+
+// Offsets of element e (row-major linear index over all collapsed dims): the gather mode.
+fn offsets_linear(e: u32) -> vec3u {
   var rem = e;
   var off = vec3u(0u);
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
     let k = u32(d);
-    let size = dim(k);
-    let coord = rem % size;
+    let size = p.dims[k / 4u][k % 4u];
+    off += (rem % size) * vec3u(stride(p.stride_a, k), stride(p.stride_b, k), stride(p.stride_c, k));
     rem = rem / size;
-    off += coord * vec3u(p.stride_a[k / 4u][k % 4u], p.stride_b[k / 4u][k % 4u], p.stride_c[k / 4u][k % 4u]);
   }
   return off;
 }
@@ -56,20 +74,23 @@ fn scalar_a(o: u32) -> T { return a[o >> 2u][o & 3u]; }
 fn scalar_b(o: u32) -> T { return b[o >> 2u][o & 3u]; }
 fn scalar_c(o: u32) -> T { return c[o >> 2u][o & 3u]; }
 
-fn load_a(e: u32, off: u32) -> vec4<T> {
-  if (MODE_A == 0u) { return a[off >> 2u]; }
-  if (MODE_A == 1u) { return vec4<T>(scalar_a(off)); }
-  return vec4<T>(scalar_a(offsets(e).x), scalar_a(offsets(e + 1u).x), scalar_a(offsets(e + 2u).x), scalar_a(offsets(e + 3u).x));
+fn load_a(row: u32, col: u32, base: u32) -> vec4<T> {
+  if (MODE_A == 0u) { return a[(base + col) >> 2u]; }
+  if (MODE_A == 1u) { return vec4<T>(scalar_a(base)); }
+  let e = row * p.last + col;
+  return vec4<T>(scalar_a(offsets_linear(e).x), scalar_a(offsets_linear(e + 1u).x), scalar_a(offsets_linear(e + 2u).x), scalar_a(offsets_linear(e + 3u).x));
 }
-fn load_b(e: u32, off: u32) -> vec4<T> {
-  if (MODE_B == 0u) { return b[off >> 2u]; }
-  if (MODE_B == 1u) { return vec4<T>(scalar_b(off)); }
-  return vec4<T>(scalar_b(offsets(e).y), scalar_b(offsets(e + 1u).y), scalar_b(offsets(e + 2u).y), scalar_b(offsets(e + 3u).y));
+fn load_b(row: u32, col: u32, base: u32) -> vec4<T> {
+  if (MODE_B == 0u) { return b[(base + col) >> 2u]; }
+  if (MODE_B == 1u) { return vec4<T>(scalar_b(base)); }
+  let e = row * p.last + col;
+  return vec4<T>(scalar_b(offsets_linear(e).y), scalar_b(offsets_linear(e + 1u).y), scalar_b(offsets_linear(e + 2u).y), scalar_b(offsets_linear(e + 3u).y));
 }
-fn load_c(e: u32, off: u32) -> vec4<T> {
-  if (MODE_C == 0u) { return c[off >> 2u]; }
-  if (MODE_C == 1u) { return vec4<T>(scalar_c(off)); }
-  return vec4<T>(scalar_c(offsets(e).z), scalar_c(offsets(e + 1u).z), scalar_c(offsets(e + 2u).z), scalar_c(offsets(e + 3u).z));
+fn load_c(row: u32, col: u32, base: u32) -> vec4<T> {
+  if (MODE_C == 0u) { return c[(base + col) >> 2u]; }
+  if (MODE_C == 1u) { return vec4<T>(scalar_c(base)); }
+  let e = row * p.last + col;
+  return vec4<T>(scalar_c(offsets_linear(e).z), scalar_c(offsets_linear(e + 1u).z), scalar_c(offsets_linear(e + 2u).z), scalar_c(offsets_linear(e + 3u).z));
 }
 
 fn f(x: vec4<T>) -> vec4f { return vec4f(x); }
@@ -97,7 +118,6 @@ fn apply(x: vec4<T>, u: vec4<T>, v: vec4<T>) -> vec4<T> {
     case 15u: { return x * x; }                                          // square
     case 16u: { return mask(x > vec4<T>(T(0))); }                        // step: x > 0
     case 17u: { return t(select(vec4f(p.alpha), vec4f(1.0), x > vec4<T>(T(0)))); } // leaky slope
-    case 18u: { return t(f(x) * f(x) * p.alpha + f(x) * p.beta); }       // alpha*x^2 + beta*x
     case 32u: { return x + u; }                                          // add
     case 33u: { return x - u; }                                          // sub
     case 34u: { return x * u; }                                          // mul
@@ -119,16 +139,16 @@ fn apply(x: vec4<T>, u: vec4<T>, v: vec4<T>) -> vec4<T> {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) groups: vec3u) {
-  let first = (wid.x + wid.y * groups.x) * WG * PER;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y + wid.z * p.rows_y;
+  if (row >= p.rows) { return; }
+  // Row base offsets from workgroup-uniform values only (see the header).
+  let base = offsets(row, 0u);
+  let first = wid.x * WG * PER;
   for (var k = 0u; k < PER; k++) {
-    let g = first + k * WG + lid;          // vec4 group index
-    let e = g * 4u;                        // first output element of the group
-    if (e >= p.n) { return; }
-    var off = vec3u(e);
-    if ((MODE_A == 1u || MODE_B == 1u || MODE_C == 1u) || (p.rank > 1u && (MODE_A == 0u || MODE_B == 0u || MODE_C == 0u))) {
-      off = offsets(e);
-    }
-    y[g] = apply(load_a(e, off.x), load_b(e, off.y), load_c(e, off.z));
+    let g = first + k * WG + lid;           // vec4 group within the row
+    let col = g * 4u;
+    if (col >= p.last) { return; }
+    y[(row * p.last + col) >> 2u] = apply(load_a(row, col, base.x), load_b(row, col, base.y), load_c(row, col, base.z));
   }
 }

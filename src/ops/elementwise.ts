@@ -3,7 +3,7 @@ import { grid } from '../gpu/grid.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { full, randn, rand } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
-import { broadcastShapes, collapseBroadcast } from './broadcast.js';
+import { broadcastShapes, collapseBroadcast, contiguousStrides } from './broadcast.js';
 import { defineOp, type GradcheckCase } from './registry.js';
 import { sumTo } from './reduce.js';
 
@@ -19,21 +19,13 @@ const OP = {
 const WG = 64;
 const PER = 4;
 
-/** Input read mode of the kernel: 0 vec4 along the last dim, 1 splat, 2 per-element gather. */
-function mode(stride: number, lastDim: number, rank: number): number {
-  const aligned = rank === 1 || lastDim % 4 === 0;
-  if (aligned && stride === 1) return 0;
-  if (aligned && stride === 0) return 1;
-  return 2;
-}
-
 /** Records one elementwise dispatch over broadcast inputs (1 to 3 of them). */
 export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): Tensor {
   const dtype = inputs[0]!.dtype;
   for (const t of inputs) {
     t.live();
     if (t.dtype !== dtype) {
-      throw new TakError(`Elementwise op on tensors of different dtypes: ${inputs.map((x) => `${x.dtype}${show([...x.shape])}`).join(', ')}; cast one with .cast()`);
+      throw new TakError(`Elementwise op on tensors of different dtypes: ${inputs.map((x) => `${x.dtype}${show([...x.shape])}`).join(', ')}; cast one with cast()`);
     }
   }
   const outShape = broadcastShapes(...inputs.map((t) => t.shape));
@@ -43,7 +35,17 @@ export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): 
   if (dims.length > 8) throw new TakError(`Elementwise ops support up to 8 broadcast dims after merging; got ${show(dims)}`);
   const rank = dims.length;
   const last = dims[rank - 1]!;
-  const modes = [0, 1, 2].map((i) => (i < inputs.length ? mode(strides[i]![rank - 1]!, last, rank) : 0));
+  // Rows geometry when every row starts on a vec4 boundary; otherwise the output is one long row.
+  const byRows = rank === 1 || last % 4 === 0;
+  const contiguous = contiguousStrides(dims);
+  const modes = [0, 1, 2].map((i) => {
+    const s = strides[i];
+    if (!s) return 0;
+    if (byRows) return s[rank - 1] === 1 ? 0 : s[rank - 1] === 0 ? 1 : 2;
+    return s.every((v, d) => v === contiguous[d]) ? 0 : s.every((v) => v === 0) ? 1 : 2;
+  });
+  const rows = byRows ? out.size / last : 1;
+  const rowLength = byRows ? last : out.size;
   const e = engine();
   const kernel = e.kernel({
     file: 'elementwise',
@@ -51,14 +53,15 @@ export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): 
     constants: { OP: op, MODE_A: modes[0]!, MODE_B: modes[1]!, MODE_C: modes[2]!, WG, PER },
   });
   const [a, b = a, c = a] = inputs as [Tensor, Tensor?, Tensor?];
+  const [rowsY, rowsZ] = grid(rows);
   e.dispatch(
     kernel,
     { a: a.binding, b: b.binding, c: c.binding, y: out.binding },
     {
-      n: out.size, rank, alpha, beta, dims,
+      last: rowLength, rows, rank, rows_y: rowsY, alpha, beta, dims,
       stride_a: strides[0]!, stride_b: strides[1] ?? [0], stride_c: strides[2] ?? [0],
     },
-    grid(Math.ceil(out.size / 4 / (WG * PER))),
+    [Math.ceil(rowLength / 4 / (WG * PER)), rowsY, rowsZ],
   );
   return out;
 }

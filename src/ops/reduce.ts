@@ -41,10 +41,14 @@ export function reducedShape(shape: Shape, axes: number[], keepdim: boolean): nu
 /** One reduction pass of a contiguous [outer, r, inner] view into [outer, splits, inner]. */
 function pass(x: Tensor, outer: number, r: number, inner: number, splits: number, op: ReduceOp, scale: number): Tensor {
   const chunk = Math.ceil(r / splits);
+  // vec4 along R for contiguous rows whose chunks start on vec4 boundaries; along inner when it is
+  // a multiple of 4; scalar otherwise (see kernels/reduce.wgsl).
+  const vec = inner === 1 && op !== 'argmax' && r % 4 === 0 && chunk % 4 === 0 ? 1 : inner % 4 === 0 ? 2 : 0;
   const out = Tensor.empty([outer, splits, inner], op === 'argmax' ? 'i32' : x.dtype);
   const e = engine();
-  const kernel = e.kernel({ file: 'reduce', types: { T: x.dtype, TO: out.dtype }, constants: { OP: OP_ID[op], WG } });
-  e.dispatch(kernel, { x: x.binding, y: out.binding }, { outer, r, inner, chunk, splits, scale }, grid(Math.ceil(out.size / WG)));
+  const kernel = e.kernel({ file: 'reduce', types: { T: x.dtype, TO: out.dtype }, constants: { OP: OP_ID[op], VEC: vec, WG } });
+  const threads = out.size / (vec === 2 ? 4 : 1);
+  e.dispatch(kernel, { x: x.binding, y: out.binding }, { outer, r, inner, chunk, splits, scale }, grid(Math.ceil(threads / WG)));
   return out;
 }
 
@@ -52,8 +56,10 @@ function pass(x: Tensor, outer: number, r: number, inner: number, splits: number
 function reduceView(x: Tensor, outer: number, r: number, inner: number, op: ReduceOp, scale: number): Tensor {
   const threads = outer * inner;
   if (op === 'argmax' || threads >= MIN_THREADS || r <= 512) return pass(x, outer, r, inner, 1, op, scale);
-  const splits = Math.min(Math.ceil(r / 64), Math.ceil((2 * MIN_THREADS) / threads));
-  const partial = pass(x, outer, r, inner, Math.ceil(r / Math.ceil(r / splits)), op, 1);
+  // Chunks of a multiple of 4 elements (vec4 loads), enough of them to fill ~2·MIN_THREADS threads.
+  const wanted = Math.min(Math.ceil(r / 64), Math.ceil((2 * MIN_THREADS) / threads));
+  const chunk = Math.ceil(r / wanted / 4) * 4;
+  const partial = pass(x, outer, r, inner, Math.ceil(r / chunk), op, 1);
   const out = reduceView(partial, outer, partial.shape[1]!, inner, op, scale);
   partial.dispose();
   return out;

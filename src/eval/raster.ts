@@ -1,0 +1,66 @@
+import { PNG } from 'pngjs';
+import type { Rgb } from './colors.js';
+import { drawText } from './font.js';
+
+/** An RGB picture being drawn, encoded to PNG at the end. */
+export class Raster {
+  readonly pixels: Uint8Array;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    background: Rgb = [0, 0, 0],
+  ) {
+    this.pixels = new Uint8Array(width * height * 3);
+    this.fillRect(0, 0, width, height, background);
+  }
+
+  set(x: number, y: number, [r, g, b]: Rgb): void {
+    if (x < 0 || y < 0 || x >= this.width || y >= this.height) return;
+    const o = 3 * (y * this.width + x);
+    this.pixels[o] = r;
+    this.pixels[o + 1] = g;
+    this.pixels[o + 2] = b;
+  }
+
+  fillRect(x0: number, y0: number, w: number, h: number, color: Rgb): void {
+    for (let y = Math.max(0, y0); y < Math.min(this.height, y0 + h); y++) for (let x = Math.max(0, x0); x < Math.min(this.width, x0 + w); x++) this.set(x, y, color);
+  }
+
+  /** Text with a one-pixel dark outline, legible on any background. */
+  text(text: string, x: number, y: number, scale: number, color: Rgb = [255, 255, 255]): void {
+    const outline: Rgb = [0, 0, 0];
+    for (const [dx, dy] of [[-1, 0], [1, 0], [0, -1], [0, 1]] as const) drawText(text, x + dx, y + dy, scale, (px, py) => this.set(px, py, outline));
+    drawText(text, x, y, scale, (px, py) => this.set(px, py, color));
+  }
+
+  line(x0: number, y0: number, x1: number, y1: number, color: Rgb, thickness = 1): void {
+    const steps = Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0), 1);
+    for (let s = 0; s <= steps; s++) {
+      const x = Math.round(x0 + ((x1 - x0) * s) / steps);
+      const y = Math.round(y0 + ((y1 - y0) * s) / steps);
+      this.fillRect(x - (thickness >> 1), y - (thickness >> 1), thickness, thickness, color);
+    }
+  }
+
+  /** Copies `other` with its top-left corner at (x, y). */
+  draw(other: Raster, x: number, y: number): void {
+    for (let r = 0; r < other.height; r++) {
+      for (let c = 0; c < other.width; c++) {
+        const o = 3 * (r * other.width + c);
+        this.set(x + c, y + r, [other.pixels[o]!, other.pixels[o + 1]!, other.pixels[o + 2]!]);
+      }
+    }
+  }
+
+  toPng(): Buffer {
+    const png = new PNG({ width: this.width, height: this.height, colorType: 2 });
+    for (let i = 0, o = 0; i < this.pixels.length; i += 3, o += 4) {
+      png.data[o] = this.pixels[i]!;
+      png.data[o + 1] = this.pixels[i + 1]!;
+      png.data[o + 2] = this.pixels[i + 2]!;
+      png.data[o + 3] = 255;
+    }
+    return PNG.sync.write(png, { colorType: 2 });
+  }
+}

@@ -4,3 +4,4 @@ import './elementwise.js';
 import './reduce.js';
 import './shape.js';
 import './gather.js';
+import './cubes.js';

@@ -10,7 +10,7 @@ import { decodeNpy } from './npy.js';
 import type { AxisMap } from './orientation.js';
 import { applyAxisMap, canonicalAxisMap } from './orientation.js';
 import { resampleToShape, resampleToSpacing } from './resample.js';
-import { checkFinite, checkLabels, checkSameGrid } from './validate.js';
+import { checkFinite, checkLabelRange, checkNotEmpty, checkSameGrid } from './validate.js';
 import type { Affine, Vec3, Volume } from './volume.js';
 import { identityAffine } from './volume.js';
 
@@ -79,7 +79,8 @@ export function prepareCase(ref: CaseRef, bytes: CaseBytes, dataset: DatasetKind
   checkFinite(ref.id, image);
   if (label) {
     checkSameGrid(ref.id, image, label);
-    checkLabels(ref.id, label, dataset);
+    checkLabelRange(ref.id, label, dataset);
+    checkNotEmpty(ref.id, label);
   }
   const source: SourceGrid = { dims: image.dims, affine: image.affine, toCanonical: { from: [0, 1, 2], flip: [false, false, false] } };
   if (options.reorient && ref.format === 'nifti') {

@@ -34,14 +34,19 @@ export function checkFinite(id: string, image: Volume<Float32Array>): void {
   }
 }
 
-export function checkLabels(id: string, label: Volume<Uint8Array>, dataset: DatasetKind): void {
+/** Every label id must exist in `dataset` (0..classes−1). */
+export function checkLabelRange(id: string, label: Volume<Uint8Array>, dataset: DatasetKind): void {
   const limit = classCount(dataset);
-  const counts = new Uint32Array(256);
+  const seen = new Uint8Array(256);
   const data = label.data;
-  for (let i = 0; i < data.length; i++) counts[data[i]!]!++;
-  const bad = [...counts.keys()].filter((v) => v >= limit && counts[v]! > 0);
+  for (let i = 0; i < data.length; i++) seen[data[i]!] = 1;
+  const bad = [...seen.keys()].filter((v) => v >= limit && seen[v]);
   if (bad.length > 0) {
     throw new TakError(`case ${id}: label ids ${show(bad)} are out of range for ${dataset} (0..${limit - 1}); is this label map from another dataset or a different label convention?`);
   }
-  if (counts[0] === data.length) throw new TakError(`case ${id}: the label map is empty (all background); drop the case or list it as unlabelled`);
+}
+
+/** A training label map must label something. */
+export function checkNotEmpty(id: string, label: Volume<Uint8Array>): void {
+  if (label.data.every((v) => v === 0)) throw new TakError(`case ${id}: the label map is empty (all background); drop the case or list it as unlabelled`);
 }

@@ -3,7 +3,8 @@ import { infoCommand } from './info.js';
 import { gradcheckCommand } from './gradcheck.js';
 import { knowledgeCommand } from './knowledge.js';
 import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
 
 /** Every `tak-wgpu` sub-command, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, gradcheckCommand, knowledgeCommand, dataCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, gradcheckCommand, knowledgeCommand, dataCommand, evalCommand];

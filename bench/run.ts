@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     const when = new Date().toISOString().slice(0, 10);
     appendFileSync(file, `\n## ${chosen.map((s) => s.name).join(', ')} — ${engine.gpu.summary.description}, ${when}, commit ${commit()}\n\n\`\`\`\n${table(rows)}\n\`\`\`\n`);
   }
-  shutdown();
+  await shutdown();
 }
 
 main().catch((error: unknown) => {

@@ -371,26 +371,27 @@ export function hasEngine(): boolean {
   return current !== null && !current.isClosed;
 }
 
-/** Destroys the engine's device; pooled buffers go with it. */
-export function shutdown(): void {
-  current?.close();
+/**
+ * Destroys the engine's device (pooled buffers go with it). With profiling on, first prints the
+ * per-kernel GPU time table to stderr.
+ */
+export async function shutdown(): Promise<void> {
+  const e = current;
   current = null;
+  if (!e || e.isClosed) return;
+  if (e.profiling) {
+    const table = await e.profileTable();
+    if (table) process.stderr.write(`\nGPU time per kernel (timestamp queries):\n${table}\n`);
+  }
+  e.close();
 }
 
 let hooksInstalled = false;
+/** A process that ends without shutdown() still prints its profile and releases the device. */
 function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   process.once('beforeExit', () => {
-    const e = current;
-    if (!e) return;
-    if (e.profiling) {
-      void e.profileTable().then((table) => {
-        if (table) process.stderr.write(`\nGPU time per kernel (timestamp queries):\n${table}\n`);
-        shutdown();
-      });
-    } else {
-      shutdown();
-    }
+    void shutdown();
   });
 }

@@ -10,8 +10,8 @@ export function useEngine(): void {
   beforeAll(async () => {
     await init({ poison: true });
   });
-  afterAll(() => {
-    shutdown();
+  afterAll(async () => {
+    await shutdown();
   });
 }
 

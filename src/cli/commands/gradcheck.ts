@@ -36,7 +36,7 @@ export const gradcheckCommand: CommandModule<object, GradcheckArgs> = {
     const failed = rows.filter((r) => !r.pass);
     if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     else process.stdout.write(`\n${ops.length} ops, ${rows.length} cases: ${rows.length - failed.length} passed, ${failed.length} failed\n`);
-    shutdown();
+    await shutdown();
     if (failed.length) process.exitCode = 1;
   },
 };

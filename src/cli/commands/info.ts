@@ -31,6 +31,6 @@ export const infoCommand: CommandModule<object, InfoArgs> = {
       process.stdout.write('limits\n');
       for (const [k, v] of Object.entries(limits)) process.stdout.write(`  ${k.padEnd(44)}${v}\n`);
     }
-    shutdown();
+    await shutdown();
   },
 };

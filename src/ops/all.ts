@@ -5,3 +5,4 @@ import './reduce.js';
 import './shape.js';
 import './gather.js';
 import './cubes.js';
+import './softmax.js';

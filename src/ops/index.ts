@@ -7,6 +7,7 @@ export * from './reduce.js';
 export * from './shape.js';
 export * from './gather.js';
 export * from './cubes.js';
+export * from './softmax.js';
 export { broadcastShapes } from './broadcast.js';
 export { registeredOps, type OpEntry, type GradcheckCase } from './registry.js';
 

@@ -64,25 +64,9 @@ export async function slidingWindowLabels(image: Float32Array, dims: Vec3, class
     if (output.length !== group.length * classCount * voxels) {
       throw new TakError(`sliding window: the model returned ${output.length} values for ${group.length} windows, expected ${group.length}×${classCount}×${P}³ = ${group.length * classCount * voxels}`);
     }
-    group.forEach(([ox, oy, oz], w) => {
-      for (let c = 0; c < classCount; c++) {
-        const probs = output.subarray((w * classCount + c) * voxels, (w * classCount + c + 1) * voxels);
-        const score = scores[c]!;
-        let v = 0;
-        for (let z = 0; z < P; z++) {
-          for (let y = 0; y < P; y++) {
-            const row = ox + px * (oy + y + py * (oz + z));
-            for (let x = 0; x < P; x++, v++) score[row + x]! += weights ? weights[v]! * probs[v]! : probs[v]!;
-          }
-        }
-      }
-      let v = 0;
-      for (let z = 0; z < P; z++) {
-        for (let y = 0; y < P; y++) {
-          const row = ox + px * (oy + y + py * (oz + z));
-          for (let x = 0; x < P; x++, v++) visits[row + x]! += weights ? weights[v]! : 1;
-        }
-      }
+    group.forEach((origin, w) => {
+      for (let c = 0; c < classCount; c++) accumulate(scores[c]!, output, (w * classCount + c) * voxels, origin, padded, P, weights);
+      accumulate(visits, null, 0, origin, padded, P, weights);
     });
   }
 
@@ -107,6 +91,24 @@ export async function slidingWindowLabels(image: Float32Array, dims: Vec3, class
     }
   }
   return labels;
+}
+
+/**
+ * Adds a window's values (or, with `values` null, its visit weights) into `target` at `origin`.
+ * Kept branch-free in the inner loop: this is most of the host-side time of inference.
+ */
+function accumulate(target: Float32Array, values: Float32Array | null, offset: number, origin: Vec3, padded: Vec3, P: number, weights: Float32Array | null): void {
+  const [px, py] = padded;
+  let v = 0;
+  for (let z = 0; z < P; z++) {
+    for (let y = 0; y < P; y++, v += P) {
+      const row = origin[0] + px * (origin[1] + y + py * (origin[2] + z));
+      if (values && weights) for (let x = 0; x < P; x++) target[row + x]! += weights[v + x]! * values[offset + v + x]!;
+      else if (values) for (let x = 0; x < P; x++) target[row + x]! += values[offset + v + x]!;
+      else if (weights) for (let x = 0; x < P; x++) target[row + x]! += weights[v + x]!;
+      else for (let x = 0; x < P; x++) target[row + x]! += 1;
+    }
+  }
 }
 
 /** Copies the P³ window at `origin` (padded coordinates) into `out`; padding reads as 0. */

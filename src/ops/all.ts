@@ -6,3 +6,4 @@ import './shape.js';
 import './gather.js';
 import './cubes.js';
 import './softmax.js';
+import './matmul.js';

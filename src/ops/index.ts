@@ -6,6 +6,7 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './shape.js';
 export * from './gather.js';
+export * from './matmul.js';
 export * from './cubes.js';
 export * from './softmax.js';
 export { broadcastShapes } from './broadcast.js';

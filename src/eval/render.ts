@@ -91,11 +91,14 @@ function renderView(labels: Uint8Array, dims: Vec3, spacing: Vec3, view: ViewNam
   }
   const maxDepth = nd * spacing[p.depth]!;
   const colors = classColors(options.dataset);
+  // Slopes come from a 3×3-smoothed depth map: raw depths step by whole (often 5 mm) slices,
+  // which would shade every step as a dark contour ring.
+  const smooth = smoothDepth(depth, nc, nr);
   const shade = (c: number, r: number): number => {
     const d = depth[r * nc + c]!;
     const at = (cc: number, rr: number): number => {
-      const v = depth[Math.min(nr - 1, Math.max(0, rr)) * nc + Math.min(nc - 1, Math.max(0, cc))]!;
-      return Number.isFinite(v) ? v : d;
+      const v = smooth[Math.min(nr - 1, Math.max(0, rr)) * nc + Math.min(nc - 1, Math.max(0, cc))]!;
+      return Number.isFinite(v) ? v : smooth[r * nc + c]!;
     };
     // Lambert shading with the light at the viewer: normal from the depth map's slope (mm/mm).
     const gx = (at(c + 1, r) - at(c - 1, r)) / (2 * spacing[p.col]!);
@@ -110,6 +113,27 @@ function renderView(labels: Uint8Array, dims: Vec3, spacing: Vec3, view: ViewNam
     const color = colors[v] ?? [200, 200, 200];
     return [color[0] * k, color[1] * k, color[2] * k];
   }, presentClasses(labels));
+}
+
+/** Mean of the finite depths in each 3×3 neighbourhood (Infinity where the ray hit nothing). */
+function smoothDepth(depth: Float32Array, nc: number, nr: number): Float32Array {
+  const out = new Float32Array(depth.length).fill(Infinity);
+  for (let r = 0; r < nr; r++) {
+    for (let c = 0; c < nc; c++) {
+      if (!Number.isFinite(depth[r * nc + c]!)) continue;
+      let sum = 0, n = 0;
+      for (let dr = -1; dr <= 1; dr++) {
+        for (let dc = -1; dc <= 1; dc++) {
+          const rr = r + dr, cc = c + dc;
+          if (rr < 0 || cc < 0 || rr >= nr || cc >= nc) continue;
+          const v = depth[rr * nc + cc]!;
+          if (Number.isFinite(v)) (sum += v), n++;
+        }
+      }
+      out[r * nc + c] = sum / n;
+    }
+  }
+  return out;
 }
 
 export interface SliceOptions extends RenderOptions {

@@ -10,8 +10,7 @@ import { classesOf } from './classes.js';
  * - `synapse`: Synapse/BTCV — `RawData/Training/{img,label}/{img,label}XXXX.nii.gz`, `RawData/Testing/img`;
  * - `npy`: DHC/GA preprocessed arrays — `{id}_image.npy` and `{id}_label.npy` in one folder.
  */
-export const LAYOUTS = ['amos', 'synapse', 'npy'] as const;
-export type Layout = (typeof LAYOUTS)[number];
+export type Layout = 'amos' | 'synapse' | 'npy';
 
 export interface CaseRef {
   id: string;
@@ -92,7 +91,7 @@ function indexAmos(root: string): DatasetIndex {
 }
 
 /** AMOS22: ids ≤ 500 are CT, 501–600 MRI (data-and-text.md §1). */
-export function amosModality(id: string): 'CT' | 'MRI' {
+function amosModality(id: string): 'CT' | 'MRI' {
   const number = Number(/(\d+)$/.exec(id)?.[1]);
   return number > 500 ? 'MRI' : 'CT';
 }

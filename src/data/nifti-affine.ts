@@ -33,7 +33,7 @@ export function bestAffine(
 }
 
 /** The qform as a 4×4 affine: R(quaternion) · diag(zooms with qfac on z) + offset. */
-export function qformAffine({ quaternBCD: [b, c, d], offset, zooms, qfac }: QformParams): Affine {
+function qformAffine({ quaternBCD: [b, c, d], offset, zooms, qfac }: QformParams): Affine {
   let w2 = 1 - (b * b + c * c + d * d);
   // Stored as float32, a unit quaternion can come out a hair over 1 (nibabel's threshold).
   if (w2 < 0 && w2 > -3 * 1.1920929e-7) w2 = 0;
@@ -60,7 +60,7 @@ export function qformAffine({ quaternBCD: [b, c, d], offset, zooms, qfac }: Qfor
 }
 
 /** nibabel's `shape_zoom_affine(shape, zooms, x_flip=True)`, used when neither form is set. */
-export function fallbackAffine(shape: readonly number[], zooms: readonly number[]): Affine {
+function fallbackAffine(shape: readonly number[], zooms: readonly number[]): Affine {
   const s = [0, 1, 2].map((i) => shape[i] ?? 1);
   const z = [0, 1, 2].map((i) => zooms[i] || 1);
   z[0] = -z[0]!;

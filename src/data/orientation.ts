@@ -58,10 +58,6 @@ export function canonicalAxisMap(affine: Affine): AxisMap {
   return { from, flip };
 }
 
-export function isIdentity(map: AxisMap): boolean {
-  return map.from.every((a, i) => a === i) && map.flip.every((f) => !f);
-}
-
 /** The map that undoes `map` (output of `map` → its input). */
 export function inverseAxisMap(map: AxisMap): AxisMap {
   const from: Vec3 = [0, 0, 0];

@@ -17,9 +17,6 @@ export interface Volume<A extends VoxelArray = VoxelArray> {
   data: A;
 }
 
-export type ImageVolume = Volume<Float32Array>;
-export type LabelVolume = Volume<Uint8Array>;
-
 export function voxelCount(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }

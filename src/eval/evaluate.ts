@@ -101,7 +101,7 @@ function summarize(cases: CaseResult[], organs: readonly OrganClass[]): Summary 
 }
 
 /** Pairs `pred/X.nii.gz` with `gt/X.nii.gz` (either extension); every ground truth needs a prediction. */
-export function matchFiles(predDir: string, gtDir: string): { id: string; pred: string; gt: string }[] {
+function matchFiles(predDir: string, gtDir: string): { id: string; pred: string; gt: string }[] {
   const list = (dir: string, what: string): Map<string, string> => {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TakError(`${what} folder ${dir} does not exist`);
     const files = readdirSync(dir).filter((f) => /\.nii(\.gz)?$/.test(f) && !f.startsWith('.'));

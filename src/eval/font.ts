@@ -87,7 +87,7 @@ const GLYPHS: Record<string, string> = {
 
 const BOX = '#####|#...#|#...#|#...#|#...#|#...#|#####';
 
-export const GLYPH_WIDTH = 5;
+const GLYPH_WIDTH = 5;
 export const GLYPH_HEIGHT = 7;
 
 const BITS = new Map<string, Uint8Array>();

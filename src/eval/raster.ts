@@ -34,25 +34,6 @@ export class Raster {
     drawText(text, x, y, scale, (px, py) => this.set(px, py, color));
   }
 
-  line(x0: number, y0: number, x1: number, y1: number, color: Rgb, thickness = 1): void {
-    const steps = Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0), 1);
-    for (let s = 0; s <= steps; s++) {
-      const x = Math.round(x0 + ((x1 - x0) * s) / steps);
-      const y = Math.round(y0 + ((y1 - y0) * s) / steps);
-      this.fillRect(x - (thickness >> 1), y - (thickness >> 1), thickness, thickness, color);
-    }
-  }
-
-  /** Copies `other` with its top-left corner at (x, y). */
-  draw(other: Raster, x: number, y: number): void {
-    for (let r = 0; r < other.height; r++) {
-      for (let c = 0; c < other.width; c++) {
-        const o = 3 * (r * other.width + c);
-        this.set(x + c, y + r, [other.pixels[o]!, other.pixels[o + 1]!, other.pixels[o + 2]!]);
-      }
-    }
-  }
-
   toPng(): Buffer {
     const png = new PNG({ width: this.width, height: this.height, colorType: 2 });
     for (let i = 0, o = 0; i < this.pixels.length; i += 3, o += 4) {

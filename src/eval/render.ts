@@ -248,7 +248,7 @@ function presentClasses(labels: Uint8Array): number[] {
 }
 
 /** Voxel coordinates of the centroid of all labelled voxels (rounded), or the centre if none. */
-export function labelCentroid(labels: Uint8Array, dims: Vec3): Vec3 {
+function labelCentroid(labels: Uint8Array, dims: Vec3): Vec3 {
   const [nx, ny] = dims;
   let sx = 0, sy = 0, sz = 0, n = 0;
   for (let i = 0; i < labels.length; i++) {

@@ -14,7 +14,7 @@ export function writeEvaluation(dir: string, evaluation: Evaluation): { csv: str
 
 const cell = (v: number | null, digits: number): string => (v === null ? '' : v.toFixed(digits));
 
-export function evaluationCsv(e: Evaluation): string {
+function evaluationCsv(e: Evaluation): string {
   const lines = ['case,class,dice,asd_voxels,assd_mm,hd95_mm,pred_voxels,gt_voxels'];
   for (const c of e.cases) {
     for (const [key, m] of Object.entries(c.metrics)) {

@@ -27,7 +27,7 @@ export interface SlidingWindowOptions {
 export const DEFAULT_SLIDING_WINDOW: SlidingWindowOptions = { patch: 96, strides: [32, 32, 16], batch: 16, gaussian: false };
 
 /** Window start positions along one axis of padded length `size` (upstream's formula). */
-export function windowStarts(size: number, patch: number, stride: number): number[] {
+function windowStarts(size: number, patch: number, stride: number): number[] {
   const count = Math.ceil((size - patch) / stride) + 1;
   return Array.from({ length: count }, (_, i) => Math.min(stride * i, size - patch));
 }

@@ -12,7 +12,7 @@ export interface PhantomGrid {
 }
 
 /** The default field of view: 380 × 380 mm in plane, 400 mm from the lower thorax to the pelvic floor. */
-export const DEFAULT_FOV: Vec3 = [380, 380, 400];
+const DEFAULT_FOV: Vec3 = [380, 380, 400];
 /** centre of the field of view in world mm (the FOV runs z ∈ [−210, 190]) */
 const FOV_CENTRE: Vec3 = [0, 0, -10];
 

@@ -65,8 +65,8 @@ export function evaluateFolders(options: EvaluateOptions, progress?: (done: numb
       gt = resampleToShape(gt, options.resize, 'nearest');
       pred = resampleToShape(pred, options.resize, 'nearest');
     }
-    const spacing = options.resize ? ([1, 1, 1] as Vec3) : spacingOf(gt.affine);
-    const perClass = caseMetrics(pred.data, gt.data, gt.dims, spacing, organs.length + 1);
+    // ASD is in voxels of this grid whatever the spacing; ASSD/HD95 use the (resized) voxel size.
+    const perClass = caseMetrics(pred.data, gt.data, gt.dims, spacingOf(gt.affine), organs.length + 1);
     cases.push({ id, metrics: Object.fromEntries(organs.map((o) => [o.key, perClass[o.id]!])) });
     progress?.(n + 1, pairs.length, id);
   });

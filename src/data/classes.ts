@@ -11,15 +11,18 @@ export type DatasetKind = (typeof DATASETS)[number];
 export interface OrganClass {
   id: number;
   key: string;
+  /** the name used in prompts and reports ("right kidney", "prostate or uterus") */
+  name: string;
   abbreviation: string;
   /** the string AMOS22's dataset.json uses (typos included: "arota", "postcava") */
   datasetJsonName: string;
   group: 'background' | 'large' | 'small';
 }
 
-const organ = (id: number, key: string, abbreviation: string, datasetJsonName: string, group: OrganClass['group']): OrganClass => ({
+const organ = (id: number, key: string, abbreviation: string, datasetJsonName: string, group: OrganClass['group'], name = key.replace(/_/g, ' ')): OrganClass => ({
   id,
   key,
+  name,
   abbreviation,
   datasetJsonName,
   group,
@@ -41,13 +44,13 @@ const AMOS: readonly OrganClass[] = [
   organ(12, 'left_adrenal_gland', 'LAG', 'left adrenal gland', 'small'),
   organ(13, 'duodenum', 'Du', 'duodenum', 'small'),
   organ(14, 'bladder', 'Bl', 'bladder', 'large'),
-  organ(15, 'prostate_uterus', 'P/U', 'prostate/uterus', 'small'),
+  organ(15, 'prostate_uterus', 'P/U', 'prostate/uterus', 'small', 'prostate or uterus'),
 ];
 
 // Synapse/BTCV: 13 organs, PSV at 10 shifts pancreas and adrenals up by one (method-spec §1).
 const SYNAPSE: readonly OrganClass[] = [
   ...AMOS.slice(0, 10),
-  organ(10, 'portal_splenic_vein', 'PSV', 'portal vein and splenic vein', 'small'),
+  organ(10, 'portal_splenic_vein', 'PSV', 'portal vein and splenic vein', 'small', 'portal vein and splenic vein'),
   organ(11, 'pancreas', 'PA', 'pancreas', 'small'),
   organ(12, 'right_adrenal_gland', 'RAG', 'right adrenal gland', 'small'),
   organ(13, 'left_adrenal_gland', 'LAG', 'left adrenal gland', 'small'),

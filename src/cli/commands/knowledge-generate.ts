@@ -4,6 +4,7 @@ import { TakError } from '../../util/errors.js';
 import { DATASET_IDS, type DatasetId } from '../../knowledge/datasets.js';
 import { dryRunText, formatUsage, generateKnowledge } from '../../knowledge/generator/generate.js';
 import { knowledgeDir } from '../../knowledge/paths.js';
+import { atlasViews } from '../../knowledge/generator/atlas.js';
 
 interface GenerateArgs {
   dataset: DatasetId;
@@ -16,6 +17,8 @@ interface GenerateArgs {
   maxRetries: number;
   timeout: number;
   formatRetries: number;
+  cases: number;
+  seed: number;
 }
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -33,13 +36,13 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       .option('min-confidence', { type: 'number', default: 0.6, describe: 'agent 2 verdicts below this confidence drop the claim' })
       .option('max-retries', { type: 'number', default: 5, describe: 'retries with exponential backoff on 429, 5xx, connection errors and timeouts' })
       .option('timeout', { type: 'number', default: 120_000, describe: 'milliseconds to wait for one answer' })
+      .option('cases', { type: 'number', default: 2, describe: 'labelled cases rendered for the visual check (with --data)' })
+      .option('seed', { type: 'number', default: 1, describe: 'seed of the case sampling (with --data)' })
       .option('format-retries', { type: 'number', default: 2, describe: 're-asks after an answer that is not valid JSON or breaks the schema' }) as never,
   handler: async (args) => {
-    if (args.data) {
-      throw new TakError(`--data ${args.data}: rendering label views needs the data layer's renderer (src/eval/render.ts), which this build does not have yet; run without --data (the visual check is then skipped and recorded in provenance)`);
-    }
+    const views = args.data ? atlasViews(args.data, args.dataset, args.cases, args.seed) : [];
     if (args.dryRun) {
-      out(dryRunText(args.dataset, args.model, 0));
+      out(dryRunText(args.dataset, args.model, views.length));
       return;
     }
     const apiKey = process.env.OPENAI_API_KEY;
@@ -57,8 +60,10 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       timeoutMs: args.timeout,
       formatRetries: args.formatRetries,
       minConfidence: args.minConfidence,
-      views: [],
-      viewsNote: 'no --data given: claims were judged from anatomical knowledge only',
+      views,
+      viewsNote: args.data
+        ? `checked against ${views.length} rendered views of ${Math.min(args.cases, views.length / 4)} labelled cases from ${args.data} (seed ${args.seed})`
+        : 'no --data given: the visual check was skipped; claims were judged from anatomical knowledge only',
       log: out,
     });
     out(`wrote ${result.path} (${result.generated.length} classes generated${result.resumed.length ? `, ${result.resumed.length} resumed` : ''}); review the texts before embedding them`);

@@ -5,13 +5,17 @@ import { fileURLToPath } from 'node:url';
 import { init, shutdown } from '../src/gpu/engine.js';
 import type { BenchRow, BenchSuite } from './harness.js';
 import { coreSuites } from './core.js';
+import { runDataBench } from './data.js';
 
 /**
  * `npm run bench -- [FILTER...] [--json] [--record]`: runs the suites whose name contains a
  * filter word (all without one), prints a table (or one JSON array with --json), and with
  * --record appends the figures with adapter, date and commit to bench/RESULTS.md.
  */
-const suites: BenchSuite[] = [...coreSuites];
+const suites: BenchSuite[] = [
+  ...coreSuites,
+  { name: 'data', run: async () => (await runDataBench()).map((row) => ({ ...row, adapter: 'CPU (data layer)' })) },
+];
 
 function commit(): string {
   try {

@@ -71,6 +71,8 @@ export function record(op: string, output: Tensor, inputs: readonly Tensor[], vj
     return output;
   }
   output.requiresGrad = true;
+  // The node owns `saved` from here on: an enclosing scope() must not dispose them before backward.
+  for (const t of saved) keep(t);
   output.gradFn = new Node(op, inputs, vjp, saved);
   return output;
 }

@@ -6,4 +6,5 @@ import './shape.js';
 import './gather.js';
 import './cubes.js';
 import './softmax.js';
+import './losses.js';
 import './matmul.js';

@@ -9,6 +9,8 @@ export * from './gather.js';
 export * from './matmul.js';
 export * from './cubes.js';
 export * from './softmax.js';
+export * from './topk.js';
+export * from './losses.js';
 export { broadcastShapes } from './broadcast.js';
 export { registeredOps, type OpEntry, type GradcheckCase } from './registry.js';
 

@@ -105,10 +105,12 @@ export const voxelEntropy: (x: Tensor, input?: 'logits' | 'probs', axis?: number
     if (input !== 'logits' && input !== 'probs') throw new TakError(`voxelEntropy: input must be 'logits' or 'probs', got ${show(input)}`);
     const v = channelView(x, axis, 'voxelEntropy');
     const fromLogits = input === 'logits';
+    const held = Tensor.view(x, x.shape); // read by the VJP even if the caller disposes x
     return {
       out: runChannelKernel(fromLogits ? OP.entropyOfLogits : OP.entropyOfProbs, x, null, v),
       inputs: [x],
-      vjp: (g) => [runChannelKernel(fromLogits ? OP.entropyOfLogitsVjp : OP.entropyOfProbsVjp, x, g, v)],
+      saved: [held],
+      vjp: (g) => [runChannelKernel(fromLogits ? OP.entropyOfLogitsVjp : OP.entropyOfProbsVjp, held, g, v)],
     };
   },
   gradcheck: [

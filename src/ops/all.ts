@@ -8,3 +8,4 @@ import './cubes.js';
 import './softmax.js';
 import './losses.js';
 import './matmul.js';
+import './conv.js';

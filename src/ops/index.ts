@@ -7,6 +7,7 @@ export * from './reduce.js';
 export * from './shape.js';
 export * from './gather.js';
 export * from './matmul.js';
+export { conv3d, type Conv3dOptions } from './conv.js';
 export * from './cubes.js';
 export * from './softmax.js';
 export * from './topk.js';

@@ -1,0 +1,269 @@
+import { engine, type BufferRef } from '../gpu/engine.js';
+import { grid } from '../gpu/grid.js';
+import { Tensor, keep } from '../tensor/tensor.js';
+import { TakError, show } from '../util/errors.js';
+import { outerRuns, runBinding } from './chunks.js';
+import { add } from './elementwise.js';
+import { sum } from './reduce.js';
+import { reshape, slice } from './shape.js';
+
+/**
+ * Dispatch helpers shared by conv.ts and conv-transpose.ts: geometry, loader choice, weight
+ * packing (kernels/conv3d_pack.wgsl), the implicit-GEMM convolution and its weight gradient
+ * (kernels/conv3d.wgsl). Everything works on NCDHW tensors; nothing unfolds the input in memory.
+ */
+
+export type Triple = [number, number, number];
+
+/** A convolution as the kernel sees it: `input` is gathered, `out` is the GEMM's column grid. */
+export interface Geometry {
+  n: number;
+  cin: number;
+  input: Triple;
+  out: Triple;
+  kernel: Triple;
+  stride: Triple;
+  /** Leading padding per axis (trailing padding only shapes `out`). */
+  pad: Triple;
+  dilation: Triple;
+  /** Gather as a transposed convolution (output o takes input i where i·s − p + t·d = o). */
+  transposed: boolean;
+}
+
+export const enum Loader {
+  General = 0,
+  Row3 = 1,
+  Pair2 = 2,
+  Point = 3,
+}
+
+const vol = (t: Triple) => t[0] * t[1] * t[2];
+const same = (a: Triple, b: Triple) => a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
+
+/** The fastest loader of kernels/conv3d.wgsl that handles `g` exactly. */
+export function chooseLoader(g: Geometry): Loader {
+  const ow = g.out[2];
+  if (g.transposed || ow % 4 !== 0) return Loader.General;
+  const iw = g.input[2];
+  if (g.kernel[2] === 3 && g.stride[2] === 1 && g.dilation[2] === 1 && g.pad[2] === 1 && iw === ow) return Loader.Row3;
+  if (g.kernel[1] === 2 && g.kernel[2] === 2 && g.stride[1] === 2 && g.stride[2] === 2 && g.pad[1] === 0 && g.pad[2] === 0 && iw % 4 === 0) {
+    return Loader.Pair2;
+  }
+  if (same(g.kernel, [1, 1, 1]) && same(g.stride, [1, 1, 1]) && same(g.pad, [0, 0, 0]) && same(g.input, g.out)) return Loader.Point;
+  return Loader.General;
+}
+
+/** Number of k-blocks of `loader` for `kc` reduction channels. */
+function kBlocks(loader: Loader, kc: number, kernel: Triple): number {
+  switch (loader) {
+    case Loader.Row3: return kc * kernel[0] * kernel[1];
+    case Loader.Pair2: return kc * kernel[0];
+    case Loader.Point: return Math.ceil(kc / 4);
+    default: return Math.ceil((kc * vol(kernel)) / 4);
+  }
+}
+
+/** Rows per workgroup: the smallest multiple of 8 covering `rows`, at most 32. */
+export function tileRows(rows: number): number {
+  return Math.min(32, Math.ceil(rows / 8) * 8);
+}
+
+export interface Packed {
+  a: Tensor;
+  rows: number;
+  rowsPadded: number;
+  kBlocks: number;
+  loader: Loader;
+  tm: number;
+}
+
+/**
+ * Packs weights `w` viewed as W[rows, kc, taps] (or W[kc, rows, taps] when `swap`) into the k-block
+ * layout of `loader`; `flip` reverses the taps.
+ */
+export function packWeights(w: Tensor, rows: number, kc: number, kernel: Triple, loader: Loader, swap: boolean, flip: boolean): Packed {
+  const tm = tileRows(rows);
+  const rowsPadded = Math.ceil(rows / tm) * tm;
+  const blocks = kBlocks(loader, kc, kernel);
+  const a = Tensor.empty([blocks, rowsPadded, 4]);
+  const e = engine();
+  const kernelSpec = e.kernel({ file: 'conv3d_pack', constants: { LOADER: loader, SWAP: swap, FLIP: flip, WG: 64 } });
+  e.dispatch(
+    kernelSpec,
+    { w: w.binding, out: a.binding },
+    { rows, rows_padded: rowsPadded, k_blocks: blocks, kc, kd: kernel[0], kh: kernel[1], kw: kernel[2] },
+    grid(Math.ceil(a.size / 64)),
+  );
+  return { a, rows, rowsPadded, kBlocks: blocks, loader, tm };
+}
+
+function geometryParams(g: Geometry) {
+  return {
+    cin: g.cin,
+    id: g.input[0], ih: g.input[1], iw: g.input[2],
+    od: g.out[0], oh: g.out[1], ow: g.out[2],
+    kd: g.kernel[0], kh: g.kernel[1], kw: g.kernel[2],
+    sd: g.stride[0], sh: g.stride[1], sw: g.stride[2],
+    pd: g.pad[0], ph: g.pad[1], pw: g.pad[2],
+    dd: g.dilation[0], dh: g.dilation[1], dw: g.dilation[2],
+  };
+}
+
+const dummies: (Tensor | null)[] = [null, null];
+/**
+ * A 16-byte buffer for bindings a specialisation never touches; read-only and writable slots get
+ * different ones (one buffer may not be bound both ways in a dispatch).
+ */
+function unused(writable: boolean): BufferRef {
+  const i = writable ? 1 : 0;
+  let t = dummies[i];
+  if (!t || t.isDisposed) {
+    t = keep(Tensor.empty([4]));
+    dummies[i] = t;
+  }
+  return t.binding;
+}
+
+export interface GemmOptions {
+  bias?: Tensor | null;
+  relu?: boolean;
+  /** Rows are (Cout, kd, kh, kw) of a 2×2×2 stride-2 transposed convolution (output 2× `out`). */
+  scatter2?: boolean;
+  /** Output channels of y (default: packed rows). */
+  outChannels?: number;
+}
+
+/**
+ * y[n, row, out] = Σ_k A[row, k]·X̃[k, (n, out)] (+ bias, ReLU), dispatched per run of samples whose
+ * input and output slices fit one binding.
+ */
+export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOptions = {}): Tensor {
+  const outVox = vol(g.out);
+  const scatter = options.scatter2 ?? false;
+  const outChannels = options.outChannels ?? packed.rows;
+  const yPerSample = outChannels * outVox * (scatter ? 8 : 1);
+  const yShape = scatter ? g.out.map((d) => 2 * d) : g.out;
+  const y = Tensor.empty([g.n, outChannels, ...yShape]);
+  if (y.size === 0) return y;
+  const vecIo = outVox % 4 === 0;
+  const e = engine();
+  const kernel = e.kernel({
+    file: 'conv3d',
+    constants: {
+      TM: packed.tm, LOADER: packed.loader, USED: packed.loader === Loader.Row3 ? 3 : 4, TRANSPOSED: g.transposed,
+      VEC_IO: vecIo, SCATTER2: scatter, HAS_BIAS: Boolean(options.bias), RELU: options.relu ?? false,
+    },
+  });
+  const xPerSample = g.cin * vol(g.input);
+  const maxGroups = e.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  for (const run of outerRuns('conv3d', g.n, [xPerSample, yPerSample])) {
+    const columns = run.count * outVox;
+    const tiles = Math.ceil(columns / 32);
+    const yRef = runBinding(y, run, yPerSample);
+    const z = Math.ceil(tiles / maxGroups);
+    e.dispatch(
+      kernel,
+      {
+        a4: packed.a.binding, a1: packed.a.binding, x4: runBinding(x, run, xPerSample), x1: runBinding(x, run, xPerSample),
+        bias: options.bias ? options.bias.binding : unused(false), y4: vecIo || scatter ? yRef : unused(true), y1: vecIo || scatter ? unused(true) : yRef,
+      },
+      {
+        columns, rows: scatter ? outChannels * 8 : packed.rows, rows_padded: packed.rowsPadded, k_blocks: packed.kBlocks,
+        out_c: outChannels, ...geometryParams({ ...g, n: run.count }), a_offset: 0, x_offset: 0, y_offset: 0, per_split: 0, cols_padded: 0,
+      },
+      [Math.ceil(tiles / z), packed.rowsPadded / packed.tm, z],
+    );
+  }
+  return y;
+}
+
+/**
+ * dW[row, kc, taps] = Σ_{n, out} G[n, row, out]·X̃[(kc, tap), (n, out)] for the convolution `g` that
+ * gathers x: split-K partial sums (one per run of voxel blocks) reduced in a fixed order.
+ */
+export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
+  const rows = gOut.shape[1]!;
+  const loader = chooseLoader(g);
+  const tm = tileRows(rows);
+  const rowsPadded = Math.ceil(rows / tm) * tm;
+  const blocks = kBlocks(loader, g.cin, g.kernel);
+  const colTiles = Math.ceil(blocks / 8);
+  const outVox = vol(g.out);
+  const gPerSample = rows * outVox;
+  const xPerSample = g.cin * vol(g.input);
+  const e = engine();
+  const kernel = e.kernel({
+    file: 'conv3d',
+    constants: { TM: tm, LOADER: loader, WGRAD: true, TRANSPOSED: g.transposed, VEC_IO: outVox % 4 === 0 && loader !== Loader.General },
+  });
+  const runs = outerRuns('conv3d weight gradient', g.n, [xPerSample, gPerSample]);
+  const partials: Tensor[] = [];
+  for (const run of runs) {
+    const columns = run.count * outVox;
+    const voxelBlocks = Math.ceil(columns / 4);
+    // Enough splits to give both cores work; each split long enough to amortise its stores.
+    const tiles = colTiles * (rowsPadded / tm);
+    const splits = Math.max(1, Math.min(Math.ceil(256 / tiles), Math.floor(voxelBlocks / 64), 1024));
+    const perSplit = Math.ceil(voxelBlocks / splits);
+    const used = Math.ceil(voxelBlocks / perSplit);
+    const part = Tensor.empty([used, rowsPadded, colTiles * 8, 4]);
+    e.dispatch(
+      kernel,
+      {
+        a4: runBinding(gOut, run, gPerSample), a1: runBinding(gOut, run, gPerSample), x4: runBinding(x, run, xPerSample),
+        x1: runBinding(x, run, xPerSample), bias: unused(false), y4: part.binding, y1: unused(true),
+      },
+      {
+        columns, rows, rows_padded: rowsPadded, k_blocks: blocks, out_c: 0, ...geometryParams({ ...g, n: run.count }),
+        a_offset: 0, x_offset: 0, y_offset: 0, per_split: perSplit, cols_padded: colTiles * 8,
+      },
+      [colTiles, rowsPadded / tm, used],
+    );
+    partials.push(part);
+  }
+  // Σ over splits (and runs), in order.
+  let total = sum(partials[0]!, 0);
+  for (const part of partials.slice(1)) {
+    const s = sum(part, 0);
+    const next = add(total, s);
+    total.dispose();
+    s.dispose();
+    total = next;
+  }
+  for (const part of partials) part.dispose();
+  const out = unpack(total, rows, loader, g);
+  total.dispose();
+  return out;
+}
+
+/** [rowsPadded, colBlocks, 4] sums → [rows, kc, kd, kh, kw]. */
+function unpack(total: Tensor, rows: number, loader: Loader, g: Geometry): Tensor {
+  const [kd, kh, kw] = g.kernel;
+  const taps = kd * kh * kw;
+  let cut: Tensor;
+  if (loader === Loader.Row3) {
+    cut = slice(total, [[0, rows], [0, g.cin * kd * kh], [0, 3]]);
+  } else if (loader === Loader.Pair2) {
+    cut = slice(total, [[0, rows], [0, g.cin * kd], null]);
+  } else {
+    const flat = reshape(total, [total.shape[0]!, total.shape[1]! * 4]);
+    cut = slice(flat, [[0, rows], [0, g.cin * taps]]);
+    flat.dispose();
+  }
+  const out = reshape(cut, [rows, g.cin, kd, kh, kw]);
+  cut.dispose();
+  return out;
+}
+
+/** PyTorch's output size of a convolution along one axis. */
+export function convOutSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
+  return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+export function triple(value: number | readonly number[] | undefined, fallback: number, what: string): Triple {
+  const v = value === undefined ? [fallback, fallback, fallback] : typeof value === 'number' ? [value, value, value] : [...value];
+  if (v.length !== 3 || v.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new TakError(`${what} must be a non-negative integer or three of them, got ${show(value)}`);
+  }
+  return v as Triple;
+}

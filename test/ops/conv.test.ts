@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import * as T from '../../src/index.js';
+import { backward } from '../../src/autograd/graph.js';
+import { capBindingBytes } from '../../src/ops/chunks.js';
+import { useEngine } from '../support/engine.js';
+import { expectClose, numel, randomArray } from '../support/reference.js';
+import { convReference, type ConvSpec, type T3 } from './conv-reference.js';
+
+useEngine();
+
+interface Case {
+  label: string;
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  stride?: T3;
+  pad?: [T3, T3];
+  dilation?: T3;
+  relu?: boolean;
+}
+
+// Each fast loader, every TM tile height, several row tiles, and the general path on odd shapes.
+const CASES: Case[] = [
+  { label: '3x3x3 pad 1 (row loader), 32 -> 32', x: [1, 32, 3, 4, 16], w: [32, 32, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]] },
+  { label: '3x3x3 pad 1, Cin 1, Cout 5 (TM 8), batch 3', x: [3, 1, 5, 6, 8], w: [5, 1, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]] },
+  { label: '3x3x3 pad 1, Cout 40 (two row tiles), ReLU', x: [2, 3, 4, 3, 12], w: [40, 3, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]], relu: true },
+  { label: '2x2x2 stride 2 (pair loader), Cout 12', x: [2, 5, 4, 6, 8], w: [12, 5, 2, 2, 2], stride: [2, 2, 2] },
+  { label: '1x1x1 (point loader), Cin 6, Cout 20', x: [2, 6, 3, 2, 4], w: [20, 6, 1, 1, 1], bias: true },
+  { label: 'general: odd W, pad 1', x: [2, 3, 5, 4, 7], w: [4, 3, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]] },
+  { label: 'general: stride 2, kernel 3, asymmetric pads', x: [1, 2, 7, 6, 9], w: [3, 2, 3, 3, 3], stride: [2, 2, 2], pad: [[1, 0, 2], [0, 1, 1]] },
+  { label: 'general: dilation 2, kernel [2,3,1]', x: [2, 2, 6, 7, 5], w: [6, 2, 2, 3, 1], dilation: [2, 2, 1], pad: [[0, 2, 0], [1, 0, 0]] },
+  { label: 'row loader in w, strided and dilated in d/h', x: [1, 4, 9, 7, 8], w: [7, 4, 2, 3, 3], stride: [2, 3, 1], dilation: [2, 1, 1], pad: [[1, 0, 1], [0, 2, 1]] },
+];
+
+function spec(c: Case, seed: number): ConvSpec {
+  const cout = c.w[0]!;
+  return {
+    x: randomArray(numel(c.x), seed),
+    xShape: c.x,
+    w: randomArray(numel(c.w), seed + 1, -0.5, 0.5),
+    wShape: c.w,
+    bias: c.bias ? randomArray(cout, seed + 2) : null,
+    stride: c.stride ?? [1, 1, 1],
+    padBefore: c.pad?.[0] ?? [0, 0, 0],
+    padAfter: c.pad?.[1] ?? [0, 0, 0],
+    dilation: c.dilation ?? [1, 1, 1],
+  };
+}
+
+function run(s: ConvSpec, relu: boolean, x: T.Tensor, w: T.Tensor, b: T.Tensor | null): T.Tensor {
+  return T.conv3d(x, w, b, {
+    stride: s.stride,
+    padding: s.padBefore.map((p, a) => [p, s.padAfter[a]!] as [number, number]),
+    dilation: s.dilation,
+    relu,
+  });
+}
+
+describe('conv3d forward matches float64', () => {
+  for (const [i, c] of CASES.entries()) {
+    it(c.label, async () => {
+      const s = spec(c, 900 + 10 * i);
+      const ref = convReference(s, undefined, c.relu);
+      const y = run(s, c.relu ?? false, T.fromArray(s.x, s.xShape), T.fromArray(s.w, s.wShape), s.bias ? T.fromArray(s.bias) : null);
+      expect(y.shape).toEqual(ref.yShape);
+      const k = numel(c.w.slice(1));
+      expectClose(await y.toArray(), ref.y, 1e-5, 2e-6 * k);
+    });
+  }
+});
+
+describe('conv3d gradients match the float64 VJP', () => {
+  for (const [i, c] of CASES.entries()) {
+    it(c.label, async () => {
+      const s = spec(c, 1900 + 10 * i);
+      const yShape = convReference(s).yShape;
+      const gy = randomArray(numel(yShape), 1950 + i);
+      const ref = convReference(s, gy, c.relu);
+      const x = T.fromArray(s.x, s.xShape);
+      const w = T.fromArray(s.w, s.wShape);
+      const b = s.bias ? T.fromArray(s.bias) : null;
+      for (const t of [x, w, b]) if (t) t.requiresGrad = true;
+      backward(run(s, c.relu ?? false, x, w, b), T.fromArray(gy, yShape));
+      const tol = 2e-6 * Math.sqrt(numel(yShape));
+      expectClose(await x.grad!.toArray(), ref.dx!, 1e-4, tol);
+      expectClose(await w.grad!.toArray(), ref.dw!, 1e-4, tol * 4);
+      if (b) expectClose(await b.grad!.toArray(), ref.db!, 1e-4, tol);
+    });
+  }
+});
+
+describe('tensors over the binding limit', () => {
+  it('are split by sample with identical results', async () => {
+    const s = spec({ label: '', x: [3, 4, 4, 4, 8], w: [6, 4, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] }, 77);
+    const x = T.fromArray(s.x, s.xShape), w = T.fromArray(s.w, s.wShape);
+    const whole = await run(s, false, x, w, null).toArray();
+    const previous = capBindingBytes(6 * 4 * 4 * 8 * 4 + 256); // one sample of y (and of x) per binding
+    try {
+      expectClose(await run(s, false, x, w, null).toArray(), whole, 0, 0);
+    } finally {
+      capBindingBytes(previous);
+    }
+  });
+
+  it('are refused with the limit and the tensor named when one sample does not fit', () => {
+    const x = T.zeros([1, 4, 4, 4, 8]), w = T.zeros([2, 4, 3, 3, 3]);
+    const previous = capBindingBytes(1024);
+    try {
+      expect(() => T.conv3d(x, w, null, { padding: 1 })).toThrow(/maxStorageBufferBindingSize of 1024 bytes/);
+    } finally {
+      capBindingBytes(previous);
+    }
+  });
+});
+
+describe('conv3d argument errors', () => {
+  it('names the mismatched shapes', () => {
+    expect(() => T.conv3d(T.zeros([1, 3, 4, 4, 4]), T.zeros([2, 4, 3, 3, 3]))).toThrow(/expects 4 input channels/);
+    expect(() => T.conv3d(T.zeros([1, 3, 2, 2, 2]), T.zeros([2, 3, 3, 3, 3]))).toThrow(/smaller than the dilated kernel/);
+    expect(() => T.conv3d(T.zeros([1, 3, 4, 4, 4]), T.zeros([2, 3, 3, 3, 3]), T.zeros([3]))).toThrow(/bias must be .* shape \[2\]/);
+  });
+});

@@ -9,3 +9,4 @@ import './softmax.js';
 import './losses.js';
 import './matmul.js';
 import './conv.js';
+import './conv-transpose.js';

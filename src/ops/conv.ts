@@ -126,7 +126,12 @@ export const conv3d: Conv3d = defineOp({
       saved,
       vjp: (gy) => {
         const gz = options.relu ? mul(gy, gt(saved[0]!, 0)) : gy;
-        return [inputGradient(gz, w, g, padAfter), weightGradient(gz, x, g), bias ? sum(gz, [0, 2, 3, 4]) : null];
+        // Only what flows somewhere: the first layer's input needs no gradient, frozen weights none.
+        return [
+          x.requiresGrad ? inputGradient(gz, w, g, padAfter) : null,
+          w.requiresGrad ? weightGradient(gz, x, g) : null,
+          bias?.requiresGrad ? sum(gz, [0, 2, 3, 4]) : null,
+        ];
       },
     };
   },

@@ -8,6 +8,7 @@ export * from './shape.js';
 export * from './gather.js';
 export * from './matmul.js';
 export { conv3d, type Conv3dOptions } from './conv.js';
+export { convTranspose3d, type ConvTranspose3dOptions } from './conv-transpose.js';
 export * from './cubes.js';
 export * from './softmax.js';
 export * from './topk.js';

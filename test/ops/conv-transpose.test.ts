@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import * as T from '../../src/index.js';
+import { backward } from '../../src/autograd/graph.js';
+import { useEngine } from '../support/engine.js';
+import { expectClose, numel, randomArray } from '../support/reference.js';
+import { convReference, type ConvSpec, type T3 } from './conv-reference.js';
+
+useEngine();
+
+interface Case {
+  label: string;
+  x: number[];
+  w: number[]; // [Cin, Cout, k..]
+  bias?: boolean;
+  stride?: T3;
+  pad?: [T3, T3];
+  dilation?: T3;
+  outputPadding?: T3;
+}
+
+const CASES: Case[] = [
+  { label: 'V-Net up-convolution: 2x2x2 stride 2, 32 -> 16', x: [2, 32, 2, 3, 4], w: [32, 16, 2, 2, 2], bias: true, stride: [2, 2, 2] },
+  { label: '2x2x2 stride 2, Cout 5, odd channels', x: [1, 3, 3, 1, 4], w: [3, 5, 2, 2, 2], bias: true, stride: [2, 2, 2] },
+  { label: '2x2x2 stride 2 on an odd grid (general path)', x: [1, 2, 3, 3, 3], w: [2, 3, 2, 2, 2], stride: [2, 2, 2] },
+  { label: 'kernel 3 stride 2 pad 1 outputPadding 1', x: [2, 3, 3, 2, 4], w: [3, 4, 3, 3, 3], bias: true, stride: [2, 2, 2], pad: [[1, 1, 1], [1, 1, 1]], outputPadding: [1, 1, 1] },
+  { label: 'stride 1 kernel [2,3,1], dilation 2, asymmetric pads', x: [1, 2, 4, 5, 3], w: [2, 3, 2, 3, 1], dilation: [2, 1, 1], pad: [[0, 1, 0], [1, 0, 0]] },
+];
+
+function spec(c: Case, seed: number): ConvSpec {
+  return {
+    x: randomArray(numel(c.x), seed),
+    xShape: c.x,
+    w: randomArray(numel(c.w), seed + 1, -0.5, 0.5),
+    wShape: c.w,
+    bias: c.bias ? randomArray(c.w[1]!, seed + 2) : null,
+    stride: c.stride ?? [1, 1, 1],
+    padBefore: c.pad?.[0] ?? [0, 0, 0],
+    padAfter: c.pad?.[1] ?? [0, 0, 0],
+    dilation: c.dilation ?? [1, 1, 1],
+    outputPadding: c.outputPadding ?? [0, 0, 0],
+    transposed: true,
+  };
+}
+
+function run(s: ConvSpec, x: T.Tensor, w: T.Tensor, b: T.Tensor | null): T.Tensor {
+  return T.convTranspose3d(x, w, b, {
+    stride: s.stride,
+    padding: s.padBefore.map((p, a) => [p, s.padAfter[a]!] as [number, number]),
+    dilation: s.dilation,
+    outputPadding: s.outputPadding,
+  });
+}
+
+describe('convTranspose3d matches float64', () => {
+  for (const [i, c] of CASES.entries()) {
+    it(c.label, async () => {
+      const s = spec(c, 1200 + 10 * i);
+      const yShape = convReference(s).yShape;
+      const gy = randomArray(numel(yShape), 1250 + i);
+      const ref = convReference(s, gy);
+      const x = T.fromArray(s.x, s.xShape);
+      const w = T.fromArray(s.w, s.wShape);
+      const b = s.bias ? T.fromArray(s.bias) : null;
+      for (const t of [x, w, b]) if (t) t.requiresGrad = true;
+      const y = run(s, x, w, b);
+      expect(y.shape).toEqual(yShape);
+      expectClose(await y.toArray(), ref.y, 1e-5, 2e-6 * numel(c.w.slice(1)));
+      backward(y, T.fromArray(gy, yShape));
+      const tol = 2e-6 * Math.sqrt(numel(yShape));
+      expectClose(await x.grad!.toArray(), ref.dx!, 1e-4, tol);
+      expectClose(await w.grad!.toArray(), ref.dw!, 1e-4, tol * 4);
+      if (b) expectClose(await b.grad!.toArray(), ref.db!, 1e-4, tol);
+    });
+  }
+
+  it('rejects an output padding PyTorch rejects', () => {
+    expect(() => T.convTranspose3d(T.zeros([1, 2, 3, 3, 3]), T.zeros([2, 2, 2, 2, 2]), null, { stride: 2, outputPadding: 2 })).toThrow(/outputPadding/);
+  });
+});

@@ -7,6 +7,8 @@ import './gather.js';
 import './cubes.js';
 import './softmax.js';
 import './losses.js';
+import './contrastive.js';
 import './matmul.js';
 import './conv.js';
 import './conv-transpose.js';
+import './norm.js';

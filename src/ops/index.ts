@@ -9,10 +9,12 @@ export * from './gather.js';
 export * from './matmul.js';
 export { conv3d, type Conv3dOptions } from './conv.js';
 export { convTranspose3d, type ConvTranspose3dOptions } from './conv-transpose.js';
+export { instanceNorm3d, groupNorm, batchNorm, batchNorm1d, type NormOptions, type BatchNormOptions } from './norm.js';
 export * from './cubes.js';
 export * from './softmax.js';
 export * from './topk.js';
 export * from './losses.js';
+export * from './contrastive.js';
 export { broadcastShapes } from './broadcast.js';
 export { registeredOps, type OpEntry, type GradcheckCase } from './registry.js';
 

@@ -12,3 +12,5 @@ import './matmul.js';
 import './conv.js';
 import './conv-transpose.js';
 import './norm.js';
+import './pool.js';
+import './resize.js';

@@ -10,6 +10,8 @@ export * from './matmul.js';
 export { conv3d, type Conv3dOptions } from './conv.js';
 export { convTranspose3d, type ConvTranspose3dOptions } from './conv-transpose.js';
 export { instanceNorm3d, groupNorm, batchNorm, batchNorm1d, type NormOptions, type BatchNormOptions } from './norm.js';
+export { adaptiveAvgPool3d } from './pool.js';
+export { interpolate3d, type InterpolateOptions } from './resize.js';
 export * from './cubes.js';
 export * from './softmax.js';
 export * from './topk.js';

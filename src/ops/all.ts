@@ -8,6 +8,7 @@ import './cubes.js';
 import './softmax.js';
 import './losses.js';
 import './contrastive.js';
+import './dynamic-head.js';
 import './matmul.js';
 import './conv.js';
 import './conv-transpose.js';

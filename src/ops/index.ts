@@ -17,6 +17,7 @@ export * from './softmax.js';
 export * from './topk.js';
 export * from './losses.js';
 export * from './contrastive.js';
+export * from './dynamic-head.js';
 export { broadcastShapes } from './broadcast.js';
 export { registeredOps, type OpEntry, type GradcheckCase } from './registry.js';
 

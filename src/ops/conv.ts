@@ -108,6 +108,33 @@ function inputGradient(gy: Tensor, w: Tensor, g: Geometry, padAfter: Triple): Te
   return dx;
 }
 
+/**
+ * torch.nn.grad.conv3d_input: the gradient of conv3d with respect to an input of `inputShape`, given
+ * the weights and the output gradient (no autograd; what conv3d's VJP runs).
+ */
+export function conv3dInput(inputShape: readonly number[], w: Tensor, gy: Tensor, options: Conv3dOptions = {}): Tensor {
+  const probe = { shape: inputShape, ndim: inputShape.length, dtype: 'f32', live: () => probe } as unknown as Tensor;
+  const { g, padAfter } = convGeometry(probe, w, options);
+  checkOutputGradient(gy, g, w.shape[0]!);
+  return inputGradient(gy, w, g, padAfter);
+}
+
+/** torch.nn.grad.conv3d_weight: the gradient of conv3d with respect to weights of `weightShape`. */
+export function conv3dWeight(x: Tensor, weightShape: readonly number[], gy: Tensor, options: Conv3dOptions = {}): Tensor {
+  const probe = { shape: weightShape, ndim: weightShape.length, dtype: 'f32', live: () => probe } as unknown as Tensor;
+  const { g } = convGeometry(x, probe, options);
+  checkOutputGradient(gy, g, weightShape[0]!);
+  return weightGradient(gy, x, g);
+}
+
+function checkOutputGradient(gy: Tensor, g: Geometry, channels: number): void {
+  const expected = [g.n, channels, ...g.out];
+  gy.live();
+  if (gy.ndim !== 5 || gy.shape.some((d, i) => d !== expected[i])) {
+    throw new TakError(`conv3d gradient: the output gradient has shape ${show([...gy.shape])}, the convolution's output is ${show(expected)}`);
+  }
+}
+
 type Conv3d = (x: Tensor, w: Tensor, bias?: Tensor | null, options?: Conv3dOptions) => Tensor;
 
 export const conv3d: Conv3d = defineOp({

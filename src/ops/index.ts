@@ -7,7 +7,7 @@ export * from './reduce.js';
 export * from './shape.js';
 export * from './gather.js';
 export * from './matmul.js';
-export { conv3d, type Conv3dOptions } from './conv.js';
+export { conv3d, conv3dInput, conv3dWeight, type Conv3dOptions } from './conv.js';
 export { convTranspose3d, type ConvTranspose3dOptions } from './conv-transpose.js';
 export { instanceNorm3d, groupNorm, batchNorm, batchNorm1d, type NormOptions, type BatchNormOptions } from './norm.js';
 export { adaptiveAvgPool3d } from './pool.js';

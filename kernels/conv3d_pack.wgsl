@@ -21,48 +21,51 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
 
 override LOADER: u32 = 0;
 override SWAP: bool = false;
 override FLIP: bool = false;
 override WG: u32 = 64;
 
+// W[row, kc, tap] (or W[kc, row, tap] when SWAP), 0 outside.
+fn weight(row: u32, kc: u32, tap: u32, used: bool) -> f32 {
+  let taps = p.kd * p.kh * p.kw;
+  if (!used || row >= p.rows || kc >= p.kc) { return 0.0; }
+  let t = select(tap, taps - 1u - tap, FLIP);
+  return w[select((row * p.kc + kc) * taps + t, (kc * p.rows + row) * taps + t, SWAP)];
+}
+
+// One thread per packed vec4 (k-block kb, row): row runs fastest, so neighbouring lanes write
+// neighbouring vec4s.
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let e = gid.x + gid.y * groups.x * WG;
-  if (e >= p.k_blocks * p.rows_padded * 4u) { return; }
-  let slot = e % 4u;
-  let row = (e / 4u) % p.rows_padded;
-  let kb = e / (4u * p.rows_padded);
-  let taps = p.kd * p.kh * p.kw;
-  var kc: u32;
-  var tap: u32;
-  var used = true;
+  if (e >= p.k_blocks * p.rows_padded) { return; }
+  let row = e % p.rows_padded;
+  let kb = e / p.rows_padded;
+  var v: vec4f;
   switch LOADER {
     case 1u: {
-      kc = kb / (p.kd * p.kh);
-      tap = (kb % (p.kd * p.kh)) * p.kw + slot;
-      used = slot < p.kw;
+      let kc = kb / (p.kd * p.kh);
+      let tap0 = (kb % (p.kd * p.kh)) * p.kw;
+      v = vec4f(weight(row, kc, tap0, true), weight(row, kc, tap0 + 1u, p.kw > 1u), weight(row, kc, tap0 + 2u, p.kw > 2u), 0.0);
     }
     case 2u: {
-      kc = kb / p.kd;
-      tap = (kb % p.kd) * 4u + slot;
+      let kc = kb / p.kd;
+      let tap0 = (kb % p.kd) * 4u;
+      v = vec4f(weight(row, kc, tap0, true), weight(row, kc, tap0 + 1u, true), weight(row, kc, tap0 + 2u, true), weight(row, kc, tap0 + 3u, true));
     }
     case 3u: {
-      kc = 4u * kb + slot;
-      tap = 0u;
+      v = vec4f(weight(row, 4u * kb, 0u, true), weight(row, 4u * kb + 1u, 0u, true), weight(row, 4u * kb + 2u, 0u, true), weight(row, 4u * kb + 3u, 0u, true));
     }
     default: {
-      kc = (4u * kb + slot) / taps;
-      tap = (4u * kb + slot) % taps;
+      let taps = p.kd * p.kh * p.kw;
+      for (var s = 0u; s < 4u; s++) {
+        let k = 4u * kb + s;
+        v[s] = weight(row, k / taps, k % taps, true);
+      }
     }
   }
-  var value = 0.0;
-  if (used && row < p.rows && kc < p.kc) {
-    let t = select(tap, taps - 1u - tap, FLIP);
-    let src = select((row * p.kc + kc) * taps + t, (kc * p.rows + row) * taps + t, SWAP);
-    value = w[src];
-  }
-  out[e] = value;
+  out[e] = v;
 }

@@ -6,7 +6,7 @@ import { outerRuns, runBinding, type OuterRun } from './chunks.js';
 import { add, mul } from './elementwise.js';
 import { sum } from './reduce.js';
 import { defineOp } from './registry.js';
-import { concat } from './shape.js';
+import { concat, pad, slice } from './shape.js';
 
 /**
  * TAK's text-driven dynamic head (method-spec §6): per image b and class k, the controller's 153
@@ -19,9 +19,12 @@ import { concat } from './shape.js';
 
 export const HEAD_PARAMS = 153;
 const FEATURES = 8;
-const WG = 64;
-const THETA_WG = 32;
-const THETA_G = 16;
+/** The kernel's workgroup: one subgroup of 8 lanes. */
+const LANES = 8;
+/** θ padded to 40 vec4 per head, so every lane loads aligned vec4 (kernels/dynamic_head.wgsl). */
+const PADDED = 160;
+/** MODE 2: voxel groups per lane per workgroup. */
+const THETA_G = 32;
 const MODE = { forward: 0, gradH: 1, gradTheta: 2 } as const;
 
 interface HeadView {
@@ -46,48 +49,49 @@ function headView(h: Tensor, theta: Tensor): HeadView {
 }
 
 /** Records one dispatch over the images of `run`; y is bound as given (its own offsets). */
-function dispatchHead(mode: number, v: HeadView, run: OuterRun, h: Tensor, theta: Tensor, gz: Tensor | null, y: BufferRef, blocks = 0): void {
+function dispatchHead(mode: number, v: HeadView, run: OuterRun, h: Tensor, padded: Tensor, gz: Tensor | null, y: BufferRef, blocks = 0): void {
   const e = engine();
-  const ofTheta = mode === MODE.gradTheta;
-  const wg = ofTheta ? THETA_WG : WG;
-  const kernel = e.kernel({ file: 'dynamic_head', constants: { MODE: mode, VEC: v.vec, WG: wg, G: THETA_G, SUM_LANES: ofTheta ? THETA_WG : 1 } });
+  const kernel = e.kernel({ file: 'dynamic_head', constants: { MODE: mode, VEC: v.vec, G: THETA_G } });
   const groups = v.s / v.vec;
-  if (run.count > 65535 || v.k > 65535 || blocks > 65535) {
-    throw new TakError(`dynamicHead: ${run.count} images, ${v.k} classes or ${blocks} voxel blocks exceed 65535 workgroups per dimension`);
+  const across = mode === MODE.gradTheta ? blocks : Math.ceil(groups / LANES);
+  if (run.count > 65535 || v.k > 65535 || across > 65535) {
+    throw new TakError(`dynamicHead: ${run.count} images, ${v.k} classes or ${across} voxel blocks exceed 65535 workgroups per dimension`);
   }
   const hRun = runBinding(h, run, FEATURES * v.s);
   e.dispatch(
     kernel,
-    { h: hRun, theta: runBinding(theta, run, v.k * HEAD_PARAMS), gz: gz ? runBinding(gz, run, v.k * v.s) : hRun, y },
+    { h: hRun, theta: runBinding(padded, run, v.k * PADDED), gz: gz ? runBinding(gz, run, v.k * v.s) : hRun, y },
     { k: v.k, s: v.s, groups, blocks },
-    ofTheta ? [blocks, v.k, run.count] : [Math.ceil(groups / wg), run.count],
+    mode === MODE.gradTheta ? [blocks, v.k, run.count] : [across, run.count],
   );
 }
 
 function runsOf(v: HeadView): OuterRun[] {
-  return outerRuns('dynamicHead', v.batch, [FEATURES * v.s, v.k * HEAD_PARAMS, v.k * v.s]);
+  return outerRuns('dynamicHead', v.batch, [FEATURES * v.s, v.k * PADDED, v.k * v.s]);
 }
 
-function forward(h: Tensor, theta: Tensor, v: HeadView): Tensor {
+function forward(h: Tensor, padded: Tensor, v: HeadView): Tensor {
   const out = Tensor.empty([v.batch, v.k, ...v.spatial]);
-  for (const run of runsOf(v)) dispatchHead(MODE.forward, v, run, h, theta, null, runBinding(out, run, v.k * v.s));
+  for (const run of runsOf(v)) dispatchHead(MODE.forward, v, run, h, padded, null, runBinding(out, run, v.k * v.s));
   return out;
 }
 
-function gradH(h: Tensor, theta: Tensor, g: Tensor, v: HeadView): Tensor {
+function gradH(h: Tensor, padded: Tensor, g: Tensor, v: HeadView): Tensor {
   const out = Tensor.empty(h.shape);
-  for (const run of runsOf(v)) dispatchHead(MODE.gradH, v, run, h, theta, g, runBinding(out, run, FEATURES * v.s));
+  for (const run of runsOf(v)) dispatchHead(MODE.gradH, v, run, h, padded, g, runBinding(out, run, FEATURES * v.s));
   return out;
 }
 
-function gradTheta(h: Tensor, theta: Tensor, g: Tensor, v: HeadView): Tensor {
-  const blocks = Math.ceil(v.s / v.vec / (THETA_WG * THETA_G));
+function gradTheta(h: Tensor, padded: Tensor, g: Tensor, v: HeadView): Tensor {
+  const blocks = Math.ceil(v.s / v.vec / (LANES * THETA_G));
   const parts = runsOf(v).map((run) => {
-    const partials = Tensor.empty([run.count, v.k, blocks, HEAD_PARAMS]);
-    dispatchHead(MODE.gradTheta, v, run, h, theta, g, partials.binding, blocks);
+    const partials = Tensor.empty([run.count, v.k, blocks, PADDED]);
+    dispatchHead(MODE.gradTheta, v, run, h, padded, g, partials.binding, blocks);
     const reduced = sum(partials, 2);
+    const unpadded = slice(reduced, [null, null, [0, HEAD_PARAMS]]);
     partials.dispose();
-    return reduced;
+    reduced.dispose();
+    return unpadded;
   });
   if (parts.length === 1) return parts[0]!;
   const out = concat(parts, 0);
@@ -101,13 +105,15 @@ export const dynamicHead: (h: Tensor, theta: Tensor) => Tensor = defineOp({
   family: 'dynamic-head',
   forward: (h: Tensor, theta: Tensor) => {
     const v = headView(h, theta);
-    const out = forward(h, theta, v);
-    const [hh, th] = [Tensor.view(h, h.shape), Tensor.view(theta, theta.shape)];
+    const padded = pad(theta, [[0, 0], [0, 0], [0, PADDED - HEAD_PARAMS]]);
+    const out = forward(h, padded, v);
+    const held = Tensor.view(h, h.shape);
     return {
       out,
       inputs: [h, theta],
-      saved: [hh, th],
-      vjp: (g) => [gradH(hh, th, g, v), gradTheta(hh, th, g, v)],
+      saved: [held, padded],
+      // Only the gradients someone needs (each is a full pass over the voxels).
+      vjp: (g) => [h.requiresGrad ? gradH(held, padded, g, v) : null, theta.requiresGrad ? gradTheta(held, padded, g, v) : null],
     };
   },
   gradcheck: [

@@ -281,10 +281,20 @@ fn load_g(x: Vox, row: u32) -> vec4f {
 }
 
 fn epilogue(row: u32, v: vec4f) -> vec4f {
-  var out = v;
-  if (HAS_BIAS) { out += vec4f(bias[select(row, row / 8u, SCATTER2)]); }
-  if (RELU) { out = max(out, vec4f(0.0)); }
-  return out;
+  if (RELU) { return max(v, vec4f(0.0)); }
+  return v;
+}
+
+// The accumulators start at the bias: each lane loads its row's value once and the shuffle hands
+// it to every lane (a per-row load in the epilogue was 8 per-lane loops per row group).
+fn bias_rows(m0: u32, g: u32, lane: u32) -> Rows8 {
+  var acc: Rows8;
+  if (HAS_BIAS) {
+    let row = min(m0 + 8u * g + lane, p.rows_padded - 1u);
+    let b = bias[min(select(row, row / 8u, SCATTER2), arrayLength(&bias) - 1u)];
+    for (var l = 0u; l < 8u; l++) { acc[l] = vec4f(subgroupShuffle(b, l)); }
+  }
+  return acc;
 }
 
 fn store_rows(x: Vox, m0: u32, g: u32, acc: Rows8) {
@@ -337,7 +347,11 @@ fn forward(tile: u32, m0: u32, lane: u32) {
   // Lanes past the last column compute on a clamped column and store nothing.
   let safe = select(col, max(p.columns, 4u) - 4u, col >= p.columns && LOADER != 0u);
   let x = vox_at(safe);
-  var acc0: Rows8; var acc1: Rows8; var acc2: Rows8; var acc3: Rows8;
+  var acc0 = bias_rows(m0, 0u, lane);
+  var acc1: Rows8; var acc2: Rows8; var acc3: Rows8;
+  if (TM > 8u) { acc1 = bias_rows(m0, 1u, lane); }
+  if (TM > 16u) { acc2 = bias_rows(m0, 2u, lane); }
+  if (TM > 24u) { acc3 = bias_rows(m0, 3u, lane); }
   var k = kpos_at(0u);
   for (var kb = 0u; kb < p.k_blocks; kb++) {
     let bk = load_b(x, k, lane);

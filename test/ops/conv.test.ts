@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
 import { backward } from '../../src/autograd/graph.js';
 import { capBindingBytes } from '../../src/ops/chunks.js';
-import { useEngine } from '../support/engine.js';
+import { liveBuffers, useEngine } from '../support/engine.js';
 import { expectClose, numel, randomArray } from '../support/reference.js';
 import { convReference, type ConvSpec, type T3 } from './conv-reference.js';
 
@@ -118,5 +118,34 @@ describe('conv3d argument errors', () => {
     expect(() => T.conv3d(T.zeros([1, 3, 4, 4, 4]), T.zeros([2, 4, 3, 3, 3]))).toThrow(/expects 4 input channels/);
     expect(() => T.conv3d(T.zeros([1, 3, 2, 2, 2]), T.zeros([2, 3, 3, 3, 3]))).toThrow(/smaller than the dilated kernel/);
     expect(() => T.conv3d(T.zeros([1, 3, 4, 4, 4]), T.zeros([2, 3, 3, 3, 3]), T.zeros([3]))).toThrow(/bias must be .* shape \[2\]/);
+  });
+});
+
+describe('torch.nn.grad-style helpers and memory', () => {
+  it('conv3dInput and conv3dWeight match the VJP', async () => {
+    const s = spec(CASES[6]!, 3100);
+    const yShape = convReference(s).yShape;
+    const gy = randomArray(numel(yShape), 3101);
+    const ref = convReference(s, gy);
+    const options = { stride: s.stride, padding: s.padBefore.map((p, a) => [p, s.padAfter[a]!] as [number, number]), dilation: s.dilation };
+    const g = T.fromArray(gy, yShape);
+    expectClose(await T.conv3dInput(s.xShape, T.fromArray(s.w, s.wShape), g, options).toArray(), ref.dx!, 1e-4, 1e-4);
+    expectClose(await T.conv3dWeight(T.fromArray(s.x, s.xShape), s.wShape, g, options).toArray(), ref.dw!, 1e-4, 1e-4);
+    expect(() => T.conv3dInput(s.xShape, T.fromArray(s.w, s.wShape), T.zeros([1, 1, 1, 1, 1]), options)).toThrow(/output gradient has shape/);
+  });
+
+  it('forward + backward + dispose returns every buffer', async () => {
+    const step = async () => {
+      const x = T.randn([2, 3, 4, 4, 8]), w = T.randn([5, 3, 3, 3, 3]), b = T.randn([5]);
+      for (const t of [x, w, b]) t.requiresGrad = true;
+      const y = T.conv3d(x, w, b, { padding: 1, relu: true });
+      backward(y, T.ones(y.shape));
+      await x.grad!.toArray();
+      for (const t of [x, w, b, y]) t.dispose();
+    };
+    await T.asyncScope(step); // first run creates the kernels' shared dummy bindings
+    const before = liveBuffers();
+    for (let i = 0; i < 3; i++) await T.asyncScope(step);
+    expect(liveBuffers()).toBe(before);
   });
 });

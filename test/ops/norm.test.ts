@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
 import { backward } from '../../src/autograd/graph.js';
 import { capBindingBytes } from '../../src/ops/chunks.js';
-import { useEngine } from '../support/engine.js';
+import { liveBuffers, useEngine } from '../support/engine.js';
 import { expectClose, numel, randomArray } from '../support/reference.js';
 
 useEngine();
@@ -171,5 +171,23 @@ describe('batchNorm matches float64', () => {
 
   it('refuses a single value per channel in training, like PyTorch', () => {
     expect(() => T.batchNorm1d(T.zeros([1, 4]))).toThrow(/more than 1 value per channel/);
+  });
+});
+
+describe('norm memory', () => {
+  it('forward + backward + dispose returns every buffer', async () => {
+    const step = async () => {
+      const x = T.randn([2, 4, 3, 4, 8]), w = T.ones([4]), b = T.zeros([4]);
+      const rm = T.zeros([4]), rv = T.ones([4]);
+      for (const t of [x, w, b]) t.requiresGrad = true;
+      const y = T.add(T.instanceNorm3d(x, { weight: w, bias: b, relu: true }), T.batchNorm(x, { runningMean: rm, runningVar: rv }));
+      backward(T.sum(y));
+      await x.grad!.toArray();
+      for (const t of [x, w, b, y, rm, rv]) t.dispose();
+    };
+    await T.asyncScope(step);
+    const before = liveBuffers();
+    for (let i = 0; i < 3; i++) await T.asyncScope(step);
+    expect(liveBuffers()).toBe(before);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
 import { backward } from '../../src/autograd/graph.js';
-import { useEngine } from '../support/engine.js';
+import { liveBuffers, useEngine } from '../support/engine.js';
 import { expectClose, numel, randomArray } from '../support/reference.js';
 
 useEngine();
@@ -81,5 +81,23 @@ describe('interpolate3d matches PyTorch formulas in float64', () => {
     expect(() => T.interpolate3d(T.zeros([1, 1, 2, 2, 2]), { mode: 'trilinear' })).toThrow(/exactly one of size and scaleFactor/);
     expect(() => T.interpolate3d(T.zeros([1, 1, 2, 2, 2]), { size: 3, alignCorners: true })).toThrow(/alignCorners only applies/);
     expect(() => T.interpolate3d(T.zeros([1, 1, 2, 2, 2], 'i32'), { size: 3, mode: 'trilinear' })).toThrow(/trilinear needs an f32/);
+  });
+});
+
+describe('resize memory', () => {
+  it('forward + backward + dispose returns every buffer', async () => {
+    const step = async () => {
+      const x = T.randn([1, 2, 3, 4, 5]);
+      x.requiresGrad = true;
+      const y = T.interpolate3d(x, { scaleFactor: 2, mode: 'trilinear' });
+      backward(T.sum(y));
+      await x.grad!.toArray();
+      x.dispose();
+      y.dispose();
+    };
+    await T.asyncScope(step);
+    const before = liveBuffers();
+    for (let i = 0; i < 3; i++) await T.asyncScope(step);
+    expect(liveBuffers()).toBe(before);
   });
 });

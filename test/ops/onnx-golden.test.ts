@@ -50,17 +50,18 @@ function load(name: string): Golden | null {
   const dir = join(ROOT, name);
   const model = onnx.ModelProto.decode(readFileSync(join(dir, 'model.onnx')));
   const graph = model.graph!;
-  if (graph.node.length !== 1 || !OPS.has(graph.node[0]!.opType!)) return null;
-  const node = graph.node[0]!;
+  const nodes = graph.node ?? [];
+  if (nodes.length !== 1 || !OPS.has(nodes[0]!.opType!)) return null;
+  const node = nodes[0]!;
   const attrs: Attrs = new Map();
-  for (const a of node.attribute) {
+  for (const a of node.attribute ?? []) {
     attrs.set(a.name!, { i: Number(a.i ?? 0), f: a.f ?? 0, s: a.s ? Buffer.from(a.s).toString() : '', ints: (a.ints ?? []).map(Number) });
   }
   const set = join(dir, 'test_data_set_0');
   const inputs = new Map<string, { dims: number[]; data: number[] }>();
-  graph.input.forEach((input, i) => inputs.set(input.name!, decodeTensor(readFileSync(join(set, `input_${i}.pb`)))));
-  const outputs = graph.output.map((_, i) => decodeTensor(readFileSync(join(set, `output_${i}.pb`))));
-  return { name, op: node.opType!, attrs, inputs, nodeInputs: [...node.input], outputs };
+  (graph.input ?? []).forEach((input, i) => inputs.set(input.name!, decodeTensor(readFileSync(join(set, `input_${i}.pb`)))));
+  const outputs = (graph.output ?? []).map((_, i) => decodeTensor(readFileSync(join(set, `output_${i}.pb`))));
+  return { name, op: node.opType!, attrs, inputs, nodeInputs: [...(node.input ?? [])], outputs };
 }
 
 /** An NC + spatial tensor as [N, C, D, H, W] (unit axes inserted in front of the spatial ones). */

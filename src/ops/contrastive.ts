@@ -172,41 +172,34 @@ export interface SupConOptions {
   temperature?: number;
 }
 
-const MAX_PAIRS = 8;
-
-/** Workgroup rows so that ROWS·dp/4 (row, feature-vec4) pairs fit MAX_PAIRS per lane. */
-function rowsPerGroup(dp: number): number {
-  let rows = 8;
-  while (rows > 1 && rows * (dp / 4) > MAX_PAIRS * WG) rows /= 2;
-  if (rows * (dp / 4) > MAX_PAIRS * WG) throw new TakError(`supConLoss supports up to ${(MAX_PAIRS * WG * 4)} features per anchor, got ${dp}`);
-  return rows;
+/** Gram rows per block: ~32 MB of similarities at a time (a binding must stay under 128 MiB). */
+function blockRows(mp: number): number {
+  return Math.max(8, Math.min(mp, Math.floor((8 << 20) / mp / 8) * 8));
 }
 
-/** Label-sorted order and, per sorted row, [label, positive start, positive end, original row]. */
-function sortedMeta(labels: Int32Array, mp: number): { perm: Int32Array; meta: Int32Array } {
+/** Label-sorted order, its inverse, and per sorted row the range [start, end) of its label. */
+function sortedRanges(labels: Int32Array, mp: number): { perm: Int32Array; inverse: Int32Array; ranges: Uint32Array } {
   const m = labels.length;
   const perm = Int32Array.from({ length: m }, (_, i) => i).sort((a, b) => labels[a]! - labels[b]! || a - b);
-  const meta = new Int32Array(4 * mp);
-  meta.fill(-(2 ** 31), 0, mp);
-  meta.fill(m, mp, 3 * mp); // padding rows: empty positive range
+  const inverse = new Int32Array(m);
+  perm.forEach((original, sorted) => (inverse[original] = sorted));
+  const ranges = new Uint32Array(2 * mp).fill(m); // padding rows: empty range [m, m)
   for (let r = 0; r < m; ) {
     let end = r;
     while (end < m && labels[perm[end]!] === labels[perm[r]!]) end++;
-    for (let k = r; k < end; k++) {
-      meta[k] = labels[perm[k]!]!;
-      meta[mp + k] = r;
-      meta[2 * mp + k] = end;
-      meta[3 * mp + k] = perm[k]!;
-    }
+    ranges.fill(r, r, end);
+    ranges.fill(end, mp + r, mp + end);
     r = end;
   }
-  return { perm, meta };
+  return { perm, inverse, ranges };
 }
 
 /**
  * SupCon over anchors that are already unit (or zero) rows [M, D] with host labels [M]: the mean
  * over all M anchors of ℓ_i (method-spec §7; anchors without positives count 0). Public code
- * calls supConLoss, which normalises first.
+ * calls supConLoss, which normalises first. The Gram matrix is formed block by block with matmul
+ * and reduced by the row epilogues of kernels/supcon.wgsl; the backward recomputes each block
+ * (storing them would hold M² floats, 238 MB at the first stage, from forward to backward).
  */
 export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: SupConOptions) => Tensor = defineOp({
   name: 'supcon_unit_rows',
@@ -217,42 +210,58 @@ export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: Sup
     const [m, d] = anchors.shape as [number, number];
     if (labels.length !== m) throw new TakError(`supConLoss: ${labels.length} labels for ${m} anchors`);
     if (m === 0) throw new TakError('supConLoss needs at least one anchor');
-    const invTau = 1 / (options.temperature ?? 0.07);
+    const tau = options.temperature ?? 0.07;
+    if (!(tau >= 1 / 60)) throw new TakError(`supConLoss: temperature ${tau} is below 1/60, where exp(1/τ) overflows float32`);
+    const invTau = 1 / tau;
     const mp = Math.ceil(m / 8) * 8;
     const dp = Math.ceil(d / 4) * 4;
-    const rowsPer = rowsPerGroup(dp);
-    const { perm, meta } = sortedMeta(labels, mp);
+    const { perm, inverse, ranges } = sortedRanges(labels, mp);
     const e = engine();
-    const kernel = (mode: number) => e.kernel({ file: 'supcon', constants: { MODE: mode, WG, ROWS: rowsPer } });
-    const params = { m, mp, dp, inv_tau: invTau };
-    const workgroups = grid(mp / rowsPer);
+    const kernel = (mode: number) => e.kernel({ file: 'supcon', constants: { MODE: mode } });
     const prepared = scope(() => {
       const rows = pad(indexSelect(anchors, 0, fromArray(perm)), [[0, mp - m], [0, dp - d]]);
       return {
         rows,
         cols: transpose(rows),
         shift: mul(sum(square(rows), 1), invTau),
-        meta: fromArray(meta),
-        stats: Tensor.empty([4, mp]),
-        // The forward pass binds placeholders for the VJP's upstream gradient and output.
-        noUpstream: Tensor.empty([4]),
-        noGrad: Tensor.empty([4]),
+        ranges: fromArray(ranges, [2 * mp], 'u32'),
+        inverse: fromArray(inverse),
+        stats: Tensor.empty([6, mp]),
+        noUpstream: Tensor.empty([4]), // the forward's placeholder for the VJP's upstream gradient
       };
     });
-    const bind = (upstream: Tensor, grad: Tensor) => ({
-      rows: prepared.rows.binding, cols: prepared.cols.binding, shift: prepared.shift.binding, anchor_info: prepared.meta.binding,
-      upstream: upstream.binding, stats: prepared.stats.binding, grad: grad.binding,
-    });
-    e.dispatch(kernel(0), bind(prepared.noUpstream, prepared.noGrad), params, workgroups);
+    const step = blockRows(mp);
+    /** Runs `each(block similarities, first row)` over the row blocks of the Gram matrix. */
+    const blocks = (each: (sim: Tensor, r0: number) => void) => {
+      for (let r0 = 0; r0 < mp; r0 += step) {
+        const rowsOfBlock = slice(prepared.rows, [[r0, Math.min(mp, r0 + step)]]);
+        const sim = matmul(rowsOfBlock, prepared.cols);
+        rowsOfBlock.dispose();
+        each(sim, r0);
+        sim.dispose();
+      }
+    };
+    const dispatch = (mode: number, sim: Tensor, r0: number, upstream: Tensor) =>
+      e.dispatch(
+        kernel(mode),
+        { sim: sim.binding, shift: prepared.shift.binding, ranges: prepared.ranges.binding, upstream: upstream.binding, stats: prepared.stats.binding },
+        { m, mp, r0, inv_tau: invTau },
+        [sim.shape[0]!],
+      );
+    blocks((sim, r0) => dispatch(0, sim, r0, prepared.noUpstream));
     const out = scope(() => mul(sum(slice(prepared.stats, [[3, 4], [0, m]])), 1 / m));
-    const { rows, cols, shift, meta: metaTensor, stats, noUpstream, noGrad } = prepared;
     return {
       out,
       inputs: [anchors],
-      saved: [rows, cols, shift, metaTensor, stats, noUpstream, noGrad],
+      saved: Object.values(prepared),
       vjp: (g) => {
-        const grad = Tensor.empty([m, dp]);
-        e.dispatch(kernel(1), bind(g, grad), params, workgroups);
+        const parts: Tensor[] = [];
+        blocks((sim, r0) => {
+          dispatch(1, sim, r0, g);
+          parts.push(matmul(sim, prepared.rows));
+        });
+        const sorted = parts.length === 1 ? parts[0]! : concat(parts, 0);
+        const grad = indexSelect(sorted, 0, prepared.inverse);
         return [dp === d ? grad : slice(grad, [null, [0, d]])];
       },
     };

@@ -1,6 +1,6 @@
 import { engine } from '../gpu/engine.js';
 import { grid } from '../gpu/grid.js';
-import { zeros } from '../tensor/create.js';
+import { fromArray, zeros } from '../tensor/create.js';
 import { Tensor, keep } from '../tensor/tensor.js';
 import { TakError } from '../util/errors.js';
 
@@ -56,6 +56,14 @@ export class Sgd {
         grid(Math.ceil(p.size / 4 / WG)),
       );
     }
+  }
+
+  /** Sets a momentum buffer (restoring a checkpoint); the next step then continues it. */
+  restoreBuffer(name: string, values: Float32Array): void {
+    const p = this.params.find(([n]) => n === name)?.[1];
+    if (!p) throw new TakError(`No parameter ${name} in this optimiser`);
+    this.buffers.get(name)?.dispose();
+    this.buffers.set(name, keep(fromArray(values, p.shape)));
   }
 
   zeroGrad(): void {

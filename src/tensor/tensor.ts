@@ -116,9 +116,13 @@ export class Tensor {
     return this.size * BYTES_PER_ELEMENT;
   }
 
-  /** Throws a clear error when the tensor was disposed. Returns `this` for chaining. */
+  /**
+   * Throws a clear error when the tensor's memory is gone. A tensor the caller disposed stays
+   * usable while an autograd node still holds it: VJPs read the inputs they saved even after the
+   * scope that created them ended. Returns `this` for chaining.
+   */
   live(): this {
-    if (this.userDisposed || !this.storage) {
+    if (!this.storage) {
       throw new TakError(
         `Tensor #${this.id}${this.name ? ` (${this.name})` : ''} of shape ${show([...this.shape])} was used after dispose(). ` +
           'Keep it alive (do not dispose it, or return it from the scope()/keep() it) while it is still needed.',

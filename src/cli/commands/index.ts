@@ -4,7 +4,9 @@ import { gradcheckCommand } from './gradcheck.js';
 import { knowledgeCommand } from './knowledge.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
+import { trainCommand } from './train.js';
+import { modelCommand } from './model.js';
 
 /** Every `tak-wgpu` sub-command, in the order `--help` lists them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, gradcheckCommand, knowledgeCommand, dataCommand, evalCommand];
+export const commands: CommandModule<any, any>[] = [trainCommand, infoCommand, gradcheckCommand, modelCommand, knowledgeCommand, dataCommand, evalCommand];

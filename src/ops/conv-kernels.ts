@@ -6,6 +6,7 @@ import { outerRuns, runBinding } from './chunks.js';
 import { add } from './elementwise.js';
 import { sum } from './reduce.js';
 import { pad, reshape, slice } from './shape.js';
+import { requireSubgroups } from './subgroups.js';
 
 /**
  * Dispatch helpers shared by conv.ts and conv-transpose.ts: geometry, loader choice, weight
@@ -160,6 +161,7 @@ export interface GemmOptions {
  * input and output slices fit one binding.
  */
 export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOptions = {}): Tensor {
+  requireSubgroups('conv3d');
   const wide = widened(g, [x]);
   if (wide) {
     const y = convGemm(wide.tensors[0]!, packed, wide.g, options);
@@ -212,6 +214,7 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
  * gathers x: split-K partial sums (one per run of voxel blocks) reduced in a fixed order.
  */
 export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
+  requireSubgroups('conv3d weight gradient');
   const wide = widened(g, [gOut, x]);
   if (wide) {
     const dw = weightGradient(wide.tensors[0]!, wide.tensors[1]!, wide.g);

@@ -6,6 +6,7 @@ import { broadcastShapes } from './broadcast.js';
 import { defineOp } from './registry.js';
 import { sumTo } from './reduce.js';
 import { expand, pad, reshape } from './shape.js';
+import { requireSubgroups } from './subgroups.js';
 
 /**
  * Batched matrix multiplication with NumPy/PyTorch batch broadcasting (torch.matmul for operands of
@@ -66,6 +67,7 @@ function operand(t: Tensor, batchShape: number[], transposed: boolean): { op: Op
  * the logical sizes; operands are already aligned (see `aligned`).
  */
 function gemm(a: Operand, b: Operand, m: number, n: number, k: number, batchShape: number[]): Tensor {
+  requireSubgroups('matmul');
   const batch = numel(batchShape);
   const out = Tensor.empty([...batchShape, m, n]);
   if (out.size === 0) return out;

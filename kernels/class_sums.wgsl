@@ -9,8 +9,10 @@
 //          q = 0: Σ_{selected, y = c} value,   q = 1: #{selected, y = c},   q = 2: 0
 // Labels outside [0, C) belong to no class.
 //
-// Each invocation owns PER groups of VEC voxels and walks the classes in an outer loop, so it
-// keeps three accumulators in registers; its labels are re-read per class from L1.
+// Each invocation owns PER groups of VEC voxels; per group it loads the labels (and the selection)
+// once and walks the classes in an inner loop of CHUNK = min(C, 32) classes (a pipeline constant,
+// so the loop unrolls and the 3·CHUNK accumulators stay in registers: on llvmpipe every storage
+// load is a per-lane loop, so loads, not arithmetic, set the cost). More classes take more chunks.
 
 struct Params {
   c: u32,
@@ -29,6 +31,9 @@ override C: u32 = 16;
 override VEC: u32 = 4;
 override WG: u32 = 64;
 override PER: u32 = 8;
+override CHUNK: u32 = 16;      // min(C, MAXC)
+
+const MAXC = 32u;
 
 var<workgroup> lane_sums: array<f32, WG * 3u * C>;
 
@@ -56,33 +61,51 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let wg = wid.x + wid.y * groups.x;
   let per = p.inner / VEC;
   let live = select(vec4f(1.0, 0.0, 0.0, 0.0), vec4f(1.0), VEC == 4u);
-  for (var c = 0u; c < C; c++) {
-    var acc = vec3f(0.0);
+  var acc: array<vec3f, MAXC>;
+  for (var c0 = 0u; c0 < C; c0 += CHUNK) {
+    // Reset explicitly: a declaration inside the loop was not re-zeroed per iteration on llvmpipe.
+    for (var j = 0u; j < CHUNK; j++) { acc[j] = vec3f(0.0); }
     for (var k = 0u; k < PER; k++) {
       let g = (wg * PER + k) * WG + lid;
       if (g >= p.work) { break; }
       let o = g / per;
       let i = (g - o * per) * VEC;
       let voxel = o * p.inner + i;
-      let hit = select(vec4f(0.0), live, ld_label(voxel) == vec4i(i32(c)));
-      if (MODE == 0u) {
-        let q = ld_values((o * C + c) * p.inner + i) * live;
-        acc += vec3f(dot(q, hit), dot(q, q), dot(hit, vec4f(1.0)));
-      } else {
-        let v = ld_values(voxel);
-        let chosen = vec4f(
+      let label = ld_label(voxel);
+      var v = vec4f(0.0);
+      var chosen = vec4f(0.0);
+      if (MODE == 1u) {
+        v = ld_values(voxel);
+        chosen = vec4f(
           select(0.0, 1.0, is_selected(v.x, voxel)),
           select(0.0, 1.0, VEC == 4u && is_selected(v.y, voxel + 1u)),
           select(0.0, 1.0, VEC == 4u && is_selected(v.z, voxel + 2u)),
           select(0.0, 1.0, VEC == 4u && is_selected(v.w, voxel + 3u)),
-        ) * hit;
-        acc += vec3f(dot(v, chosen), dot(chosen, vec4f(1.0)), 0.0);
+        );
+      }
+      for (var j = 0u; j < CHUNK; j++) {
+        let c = c0 + j;
+        let hit = select(vec4f(0.0), live, label == vec4i(i32(c)));
+        if (MODE == 0u) {
+          if (c < C) {
+            let q = ld_values((o * C + c) * p.inner + i) * live;
+            acc[j] += vec3f(dot(q, hit), dot(q, q), dot(hit, vec4f(1.0)));
+          }
+        } else {
+          let mine = chosen * hit;
+          acc[j] += vec3f(dot(v, mine), dot(mine, vec4f(1.0)), 0.0);
+        }
       }
     }
-    let slot = lid * 3u * C + c;
-    lane_sums[slot] = acc.x;
-    lane_sums[slot + C] = acc.y;
-    lane_sums[slot + 2u * C] = acc.z;
+    for (var j = 0u; j < CHUNK; j++) {
+      let c = c0 + j;
+      if (c < C) {
+        let slot = lid * 3u * C + c;
+        lane_sums[slot] = acc[j].x;
+        lane_sums[slot + C] = acc[j].y;
+        lane_sums[slot + 2u * C] = acc[j].z;
+      }
+    }
   }
   workgroupBarrier();
   // Column sums over the lanes in lane order (deterministic).

@@ -2,7 +2,9 @@
 // [outer, inner], class weights w [C] and an ignore index (torch.nn.CrossEntropyLoss semantics;
 // labels outside [0, C) are ignored too). Lanes own VEC (4, or 1 for odd shapes) neighbouring
 // voxels and loop over C, so loads are contiguous across lanes; the softmax is recomputed from
-// the logits (max, then Σ exp) rather than stored.
+// the logits (max, then Σ exp) rather than stored. With CACHED (C ≤ MAXC, C a pipeline constant)
+// a voxel's logits are loaded once into registers (on llvmpipe each storage load is a per-lane
+// loop; see kernels/softmax.wgsl), otherwise each pass re-reads them.
 //
 // MODE 0  y[voxel] = w_y · ce,  ce = logsumexp(x) − x_y  (0 where ignored)   [outer, inner]
 // MODE 1  per workgroup: y[wg] = (Σ w_y·ce, Σ w_y, 0, 0) over its WG·PER voxel groups; a tree
@@ -11,7 +13,6 @@
 //         voxels with GV_SCALAR (the mean's gradient g / Σ w_y)
 
 struct Params {
-  c: u32,
   inner: u32,
   work: u32,        // outer · inner / VEC voxel groups
   ignore: i32,
@@ -25,12 +26,17 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<vec4f>;
 
 override MODE: u32 = 0;
+override C: u32 = 16;
+override CACHED: bool = true;
 override VEC: u32 = 4;
 override WG: u32 = 64;
 override PER: u32 = 4;
 override GV_SCALAR: bool = false;
 
 var<workgroup> partial: array<vec2f, WG>;
+
+const MAXC = 32u;
+alias Channels = array<vec4f, MAXC>;
 
 fn ld_x(at: u32) -> vec4f {
   if (VEC == 4u) { return x[at >> 2u]; }
@@ -47,7 +53,7 @@ fn ld_gv(at: u32) -> vec4f {
 }
 
 fn class_weight(label: i32) -> f32 {
-  if (label < 0 || label >= i32(p.c) || label == p.ignore) { return 0.0; }
+  if (label < 0 || label >= i32(C) || label == p.ignore) { return 0.0; }
   return weight[label];
 }
 fn weights(label: vec4i) -> vec4f {
@@ -63,24 +69,34 @@ fn locate(g: u32) -> Voxels {
   let per = p.inner / VEC;
   let o = g / per;
   let i = (g - o * per) * VEC;
-  return Voxels(o * p.c * p.inner + i, o * p.inner + i);
+  return Voxels(o * C * p.inner + i, o * p.inner + i);
 }
 
-fn row_max(base: u32) -> vec4f {
-  var m = ld_x(base);
-  for (var c = 1u; c < p.c; c++) { m = max(m, ld_x(base + c * p.inner)); }
+fn cache(base: u32) -> Channels {
+  var v: Channels;
+  if (CACHED) { for (var c = 0u; c < C; c++) { v[c] = ld_x(base + c * p.inner); } }
+  return v;
+}
+fn logit(v: ptr<function, Channels>, base: u32, c: u32) -> vec4f {
+  if (CACHED) { return (*v)[c]; }
+  return ld_x(base + c * p.inner);
+}
+
+fn row_max(v: ptr<function, Channels>, base: u32) -> vec4f {
+  var m = logit(v, base, 0u);
+  for (var c = 1u; c < C; c++) { m = max(m, logit(v, base, c)); }
   return m;
 }
 
 // Unweighted cross-entropy of a voxel group; finite for any label (x_y = 0 when none matches).
-fn voxel_ce(base: u32, label: vec4i) -> vec4f {
-  let m = row_max(base);
+fn voxel_ce(v: ptr<function, Channels>, base: u32, label: vec4i) -> vec4f {
+  let m = row_max(v, base);
   var s = vec4f(0.0);
   var picked = vec4f(0.0);
-  for (var c = 0u; c < p.c; c++) {
-    let v = ld_x(base + c * p.inner);
-    s += exp(v - m);
-    picked = select(picked, v, label == vec4i(i32(c)));
+  for (var c = 0u; c < C; c++) {
+    let x = logit(v, base, c);
+    s += exp(x - m);
+    picked = select(picked, x, label == vec4i(i32(c)));
   }
   return m + log(s) - picked;
 }
@@ -96,7 +112,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         let at = locate(g);
         let label = ld_label(at.voxel);
         let w = weights(label);
-        let ce = voxel_ce(at.base, label);
+        var v = cache(at.base);
+        let ce = voxel_ce(&v, at.base, label);
         let lanes = select(vec4f(1.0, 0.0, 0.0, 0.0), vec4f(1.0), VEC == 4u);
         acc += vec2f(dot(w * ce, lanes), dot(w, lanes));
       }
@@ -116,21 +133,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let at = locate(g);
   let label = ld_label(at.voxel);
   let w = weights(label);
+  var v = cache(at.base);
   if (MODE == 0u) {
-    let ce = w * voxel_ce(at.base, label);
+    let ce = w * voxel_ce(&v, at.base, label);
     if (VEC == 4u) { y[at.voxel >> 2u] = ce; } else { y[at.voxel >> 2u][at.voxel & 3u] = ce.x; }
     return;
   }
   // MODE 2: recompute softmax and write the gradient of every channel.
-  let m = row_max(at.base);
+  let m = row_max(&v, at.base);
   var s = vec4f(0.0);
-  for (var c = 0u; c < p.c; c++) { s += exp(ld_x(at.base + c * p.inner) - m); }
+  for (var c = 0u; c < C; c++) { s += exp(logit(&v, at.base, c) - m); }
   let scale = ld_gv(at.voxel) * w / s;
   let gw = ld_gv(at.voxel) * w;
-  for (var c = 0u; c < p.c; c++) {
+  for (var c = 0u; c < C; c++) {
     let at_c = at.base + c * p.inner;
     let hit = select(vec4f(0.0), gw, label == vec4i(i32(c)));
-    let v = exp(ld_x(at_c) - m) * scale - hit;
-    if (VEC == 4u) { y[at_c >> 2u] = v; } else { y[at_c >> 2u][at_c & 3u] = v.x; }
+    let gx = exp(logit(&v, at.base, c) - m) * scale - hit;
+    if (VEC == 4u) { y[at_c >> 2u] = gx; } else { y[at_c >> 2u][at_c & 3u] = gx.x; }
   }
 }

@@ -1,9 +1,11 @@
 // Softmax family over the channel axis of x viewed as [outer, C, inner] (NCDHW: outer = B,
 // inner = D·H·W, channel stride = inner). Each invocation owns VEC (4, or 1 for odd shapes)
-// neighbouring voxels and loops over C, so every load is a vec4 that is contiguous across lanes
-// (no gathers on lavapipe). The passes (max, sum, write) re-read the voxel's C values instead of
-// keeping exp() results: a SIMD group touches 8 lanes · 4 voxels · C · 4 B = 2 KB at C = 16, which
-// stays in L1, and two exp() per element cost less than the register spills an array would.
+// neighbouring voxels and loops over C, so every load is a vec4 that is contiguous across lanes.
+//
+// On llvmpipe every storage load is a per-lane loop (docs/kernels-lavapipe.md), so with CACHED
+// (C ≤ MAXC, C a pipeline constant) a voxel's C values are loaded once into a private array: the
+// channel loops then unroll and the array lives in registers (or cheap stack spills). Otherwise
+// the passes (max, sum, write) re-read the values.
 //
 // OP: 0 softmax          y = softmax(a)
 //     1 log_softmax      y = a − logsumexp(a)
@@ -17,7 +19,6 @@
 // d_c = ∂H/∂p_c = −log(p_c + 1e-6) − p_c/(p_c + 1e-6). Per-voxel maps are [outer, inner].
 
 struct Params {
-  c: u32,
   inner: u32,
   work: u32,      // outer · inner / VEC invocations with work
 }
@@ -28,10 +29,15 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
 
 override OP: u32 = 0;
+override C: u32 = 16;
+override CACHED: bool = true;   // C <= MAXC
 override VEC: u32 = 4;
 override WG: u32 = 64;
 
 const EPS = 1e-6;
+const MAXC = 32u;
+
+alias Channels = array<vec4f, MAXC>;
 
 fn ld_a(at: u32) -> vec4f {
   if (VEC == 4u) { return a[at >> 2u]; }
@@ -47,6 +53,26 @@ fn st(at: u32, v: vec4f) {
 fn entropy_term(q: vec4f) -> vec4f { return -q * log(q + EPS); }
 fn entropy_slope(q: vec4f) -> vec4f { return -log(q + EPS) - q / (q + EPS); }
 
+// The voxel group's channel values of a (or b), cached when CACHED.
+fn cache_a(base: u32) -> Channels {
+  var v: Channels;
+  if (CACHED) { for (var c = 0u; c < C; c++) { v[c] = ld_a(base + c * p.inner); } }
+  return v;
+}
+fn cache_b(base: u32) -> Channels {
+  var v: Channels;
+  if (CACHED) { for (var c = 0u; c < C; c++) { v[c] = ld_b(base + c * p.inner); } }
+  return v;
+}
+fn at_a(v: ptr<function, Channels>, base: u32, c: u32) -> vec4f {
+  if (CACHED) { return (*v)[c]; }
+  return ld_a(base + c * p.inner);
+}
+fn at_b(v: ptr<function, Channels>, base: u32, c: u32) -> vec4f {
+  if (CACHED) { return (*v)[c]; }
+  return ld_b(base + c * p.inner);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let t = gid.x + gid.y * groups.x * WG;
@@ -54,59 +80,59 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let per = p.inner / VEC;
   let o = t / per;
   let i = (t - o * per) * VEC;
-  let base = o * p.c * p.inner + i;   // channel 0 of this voxel group
-  let voxel = o * p.inner + i;        // index into per-voxel maps
-  let cs = p.inner;                   // channel stride
+  let base = o * C * p.inner + i;   // channel 0 of this voxel group
+  let voxel = o * p.inner + i;      // index into per-voxel maps
+  let cs = p.inner;                 // channel stride
+  var av = cache_a(base);
 
   if (OP == 3u) {
     var h = vec4f(0.0);
-    for (var c = 0u; c < p.c; c++) { h += entropy_term(ld_a(base + c * cs)); }
+    for (var c = 0u; c < C; c++) { h += entropy_term(at_a(&av, base, c)); }
     st(voxel, h);
     return;
   }
   if (OP == 7u) {
     let g = ld_b(voxel);
-    for (var c = 0u; c < p.c; c++) { st(base + c * cs, g * entropy_slope(ld_a(base + c * cs))); }
+    for (var c = 0u; c < C; c++) { st(base + c * cs, g * entropy_slope(at_a(&av, base, c))); }
     return;
   }
-  if (OP == 4u) {
+  if (OP == 4u || OP == 5u) {
+    var bv = cache_b(base);
     var dot = vec4f(0.0);
-    for (var c = 0u; c < p.c; c++) { dot += ld_b(base + c * cs) * ld_a(base + c * cs); }
-    for (var c = 0u; c < p.c; c++) { st(base + c * cs, ld_a(base + c * cs) * (ld_b(base + c * cs) - dot)); }
-    return;
-  }
-  if (OP == 5u) {
-    var total = vec4f(0.0);
-    for (var c = 0u; c < p.c; c++) { total += ld_b(base + c * cs); }
-    for (var c = 0u; c < p.c; c++) { st(base + c * cs, ld_b(base + c * cs) - exp(ld_a(base + c * cs)) * total); }
+    for (var c = 0u; c < C; c++) { dot += at_b(&bv, base, c) * select(vec4f(1.0), at_a(&av, base, c), OP == 4u); }
+    for (var c = 0u; c < C; c++) {
+      let yc = at_a(&av, base, c);
+      if (OP == 4u) { st(base + c * cs, yc * (at_b(&bv, base, c) - dot)); }
+      else { st(base + c * cs, at_b(&bv, base, c) - exp(yc) * dot); }
+    }
     return;
   }
 
   // Softmax statistics of the logits: the max keeps exp() in range (numerically stable).
-  var m = ld_a(base);
-  for (var c = 1u; c < p.c; c++) { m = max(m, ld_a(base + c * cs)); }
+  var m = at_a(&av, base, 0u);
+  for (var c = 1u; c < C; c++) { m = max(m, at_a(&av, base, c)); }
   var s = vec4f(0.0);
-  for (var c = 0u; c < p.c; c++) { s += exp(ld_a(base + c * cs) - m); }
+  for (var c = 0u; c < C; c++) { s += exp(at_a(&av, base, c) - m); }
   let r = 1.0 / s;
 
   if (OP == 0u) {
-    for (var c = 0u; c < p.c; c++) { st(base + c * cs, exp(ld_a(base + c * cs) - m) * r); }
+    for (var c = 0u; c < C; c++) { st(base + c * cs, exp(at_a(&av, base, c) - m) * r); }
   } else if (OP == 1u) {
     let shift = m + log(s);
-    for (var c = 0u; c < p.c; c++) { st(base + c * cs, ld_a(base + c * cs) - shift); }
+    for (var c = 0u; c < C; c++) { st(base + c * cs, at_a(&av, base, c) - shift); }
   } else if (OP == 2u) {
     var h = vec4f(0.0);
-    for (var c = 0u; c < p.c; c++) { h += entropy_term(exp(ld_a(base + c * cs) - m) * r); }
+    for (var c = 0u; c < C; c++) { h += entropy_term(exp(at_a(&av, base, c) - m) * r); }
     st(voxel, h);
   } else if (OP == 6u) {
     var mean_slope = vec4f(0.0);
-    for (var c = 0u; c < p.c; c++) {
-      let q = exp(ld_a(base + c * cs) - m) * r;
+    for (var c = 0u; c < C; c++) {
+      let q = exp(at_a(&av, base, c) - m) * r;
       mean_slope += q * entropy_slope(q);
     }
     let g = ld_b(voxel);
-    for (var c = 0u; c < p.c; c++) {
-      let q = exp(ld_a(base + c * cs) - m) * r;
+    for (var c = 0u; c < C; c++) {
+      let q = exp(at_a(&av, base, c) - m) * r;
       st(base + c * cs, g * q * (entropy_slope(q) - mean_slope));
     }
   }

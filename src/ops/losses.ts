@@ -81,11 +81,13 @@ export interface CrossEntropyOptions {
 
 const CE = { voxel: 0, partial: 1, grad: 2 } as const;
 const CE_PER = 4;
+/** Classes kept in registers per voxel (kernels/cross_entropy.wgsl MAXC); more are re-read. */
+const MAX_CACHED = 32;
 
 function runCrossEntropy(mode: number, logits: Tensor, labels: Tensor, weight: Tensor, v: LabelledView, ignore: number, gv: Tensor | null, gvScalar = false): Tensor {
   const vec = v.inner % 4 === 0 ? 4 : 1;
   const e = engine();
-  const kernel = e.kernel({ file: 'cross_entropy', constants: { MODE: mode, VEC: vec, WG, PER: CE_PER, GV_SCALAR: gvScalar } });
+  const kernel = e.kernel({ file: 'cross_entropy', constants: { MODE: mode, C: v.c, CACHED: v.c <= MAX_CACHED, VEC: vec, WG, PER: CE_PER, GV_SCALAR: gvScalar } });
   const full_ = v.c * v.inner;
   const runs = outerRuns('cross-entropy', v.outer, [full_, v.inner]);
   const groupsOf = (count: number) => Math.ceil((count * v.inner) / vec / (WG * CE_PER));
@@ -106,7 +108,7 @@ function runCrossEntropy(mode: number, logits: Tensor, labels: Tensor, weight: T
     e.dispatch(
       kernel,
       { x: runBinding(logits, run, full_), labels: runBinding(labels, run, v.inner), weight: weight.binding, gv: g, y },
-      { c: v.c, inner: v.inner, work, ignore: ignore },
+      { inner: v.inner, work, ignore: ignore },
       grid(groups),
     );
   }
@@ -205,7 +207,7 @@ function classSums(mode: number, values: Tensor, labels: Tensor, v: LabelledView
   const vec = v.inner % 4 === 0 ? 4 : 1;
   const wg = sumsWorkgroup(v.c);
   const e = engine();
-  const kernel = e.kernel({ file: 'class_sums', constants: { MODE: mode, C: v.c, VEC: vec, WG: wg, PER: SUMS_PER } });
+  const kernel = e.kernel({ file: 'class_sums', constants: { MODE: mode, C: v.c, CHUNK: Math.min(v.c, MAX_CACHED), VEC: vec, WG: wg, PER: SUMS_PER } });
   const perValues = mode === SUMS.dice ? v.c * v.inner : v.inner;
   let total: Tensor | null = null;
   for (const run of outerRuns('per-class sums', v.outer, [perValues, v.inner])) {

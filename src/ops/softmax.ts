@@ -15,6 +15,8 @@ import { reshape } from './shape.js';
  */
 
 const WG = 64;
+/** Channels a kernel keeps in registers (kernels/softmax.wgsl MAXC); more are re-read per pass. */
+const MAX_CACHED = 32;
 const OP = { softmax: 0, logSoftmax: 1, entropyOfLogits: 2, entropyOfProbs: 3, softmaxVjp: 4, logSoftmaxVjp: 5, entropyOfLogitsVjp: 6, entropyOfProbsVjp: 7 } as const;
 const PER_VOXEL_OUT: ReadonlySet<number> = new Set([OP.entropyOfLogits, OP.entropyOfProbs]);
 const PER_VOXEL_B: ReadonlySet<number> = new Set([OP.entropyOfLogitsVjp, OP.entropyOfProbsVjp]);
@@ -44,7 +46,7 @@ function runChannelKernel(op: number, a: Tensor, b: Tensor | null, v: ChannelVie
   if (out.size === 0 || a.size === 0) return out;
   const vec = v.inner % 4 === 0 ? 4 : 1;
   const e = engine();
-  const kernel = e.kernel({ file: 'softmax', constants: { OP: op, VEC: vec, WG } });
+  const kernel = e.kernel({ file: 'softmax', constants: { OP: op, C: v.c, CACHED: v.c <= MAX_CACHED, VEC: vec, WG } });
   const full = v.c * v.inner;
   const bPer = PER_VOXEL_B.has(op) ? v.inner : full;
   const outPer = perVoxelOut ? v.inner : full;
@@ -53,7 +55,7 @@ function runChannelKernel(op: number, a: Tensor, b: Tensor | null, v: ChannelVie
     e.dispatch(
       kernel,
       { a: runBinding(a, run, full), b: runBinding(b ?? a, run, b ? bPer : full), y: runBinding(out, run, outPer) },
-      { c: v.c, inner: v.inner, work },
+      { inner: v.inner, work },
       grid(Math.ceil(work / WG)),
     );
   }

@@ -123,6 +123,7 @@ const SHAPES: [number, number, number[]][] = [
   [2, 5, [3, 1, 5]], // 15 voxels: one voxel per lane
   [3, 16, [2, 3, 4]], // 24 voxels: vec4 lanes, AMOS's 16 classes
   [1, 3, [7, 11, 13]], // 1001 voxels, several workgroups
+  [2, 37, [2, 2, 3]], // more classes than the kernels keep in registers
 ];
 
 describe('cross-entropy matches float64', () => {

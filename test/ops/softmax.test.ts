@@ -42,6 +42,7 @@ const SHAPES: [number[], number][] = [
   [[3, 7, 1, 2, 3], 1],
   [[4, 9], -1], // softmax over the last axis (rows)
   [[1, 1, 8], 1], // a single class
+  [[2, 40, 2, 4], 1], // more channels than the kernel keeps in registers
 ];
 
 describe('softmax family matches float64', () => {

@@ -9,6 +9,7 @@ import './softmax.js';
 import './losses.js';
 import './contrastive.js';
 import './dynamic-head.js';
+import './linear.js';
 import './matmul.js';
 import './conv.js';
 import './conv-transpose.js';

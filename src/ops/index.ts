@@ -18,6 +18,7 @@ export * from './topk.js';
 export * from './losses.js';
 export * from './contrastive.js';
 export * from './dynamic-head.js';
+export * from './linear.js';
 export { broadcastShapes } from './broadcast.js';
 export { registeredOps, type OpEntry, type GradcheckCase } from './registry.js';
 

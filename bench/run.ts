@@ -6,6 +6,8 @@ import { init, shutdown } from '../src/gpu/engine.js';
 import type { BenchRow, BenchSuite } from './harness.js';
 import { coreSuites } from './core.js';
 import { runDataBench } from './data.js';
+import { headSuites } from './heads.js';
+import { lossSuites } from './losses.js';
 
 /**
  * `npm run bench -- [FILTER...] [--json] [--record]`: runs the suites whose name contains a
@@ -14,6 +16,8 @@ import { runDataBench } from './data.js';
  */
 const suites: BenchSuite[] = [
   ...coreSuites,
+  ...headSuites,
+  ...lossSuites,
   { name: 'data', run: async () => (await runDataBench()).map((row) => ({ ...row, adapter: 'CPU (data layer)' })) },
 ];
 

@@ -10,6 +10,7 @@ import { crossEntropy } from './losses.js';
 import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { defineComposite, defineOp } from './registry.js';
+import { requireSubgroups } from './subgroups.js';
 import { concat, pad, reshape, slice, transpose } from './shape.js';
 
 /**
@@ -205,6 +206,7 @@ export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: Sup
   name: 'supcon_unit_rows',
   family: 'contrastive',
   forward: (anchors: Tensor, labels: Int32Array, options: SupConOptions = {}) => {
+    requireSubgroups('supConLoss');
     anchors.live();
     if (anchors.dtype !== 'f32' || anchors.ndim !== 2) throw new TakError(`supConLoss needs f32 anchors [M, D], got ${anchors}`);
     const [m, d] = anchors.shape as [number, number];

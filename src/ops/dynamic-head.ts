@@ -3,6 +3,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fromArray, randn } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
 import { outerRuns, runBinding, type OuterRun } from './chunks.js';
+import { requireSubgroups } from './subgroups.js';
 import { add, mul } from './elementwise.js';
 import { sum } from './reduce.js';
 import { defineOp } from './registry.js';
@@ -36,6 +37,7 @@ interface HeadView {
 }
 
 function headView(h: Tensor, theta: Tensor): HeadView {
+  requireSubgroups('dynamicHead');
   h.live();
   theta.live();
   if (h.dtype !== 'f32' || theta.dtype !== 'f32') throw new TakError(`dynamicHead needs f32 tensors, got h ${h} and θ ${theta}`);

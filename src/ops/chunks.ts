@@ -65,7 +65,7 @@ function lcm(a: number, b: number): number {
 
 /** The binding of `run` of tensor t whose outer rows hold `perOuter` elements each. */
 export function runBinding(t: Tensor, run: OuterRun, perOuter: number): BufferRef {
-  const offset = run.start * perOuter * 4;
+  const offset = t.byteOffset + run.start * perOuter * 4;
   const size = Math.max(16, Math.ceil((run.count * perOuter * 4) / 16) * 16);
   return { buffer: t.buffer, offset, size };
 }

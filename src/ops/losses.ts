@@ -265,8 +265,8 @@ function diceGradient(probs: Tensor, labels: Tensor, v: LabelledView, alpha: Ten
 function concatRows(a: Tensor, b: Tensor): Tensor {
   const both = Tensor.empty([2, a.size]);
   const e = engine();
-  e.copy(a.buffer, 0, both.buffer, 0, a.byteLength);
-  e.copy(b.buffer, 0, both.buffer, a.byteLength, b.byteLength);
+  e.copy(a.buffer, a.byteOffset, both.buffer, 0, a.byteLength);
+  e.copy(b.buffer, b.byteOffset, both.buffer, a.byteLength, b.byteLength);
   return both;
 }
 

@@ -86,7 +86,7 @@ function gemm(a: Operand, b: Operand, m: number, n: number, k: number, batchShap
       { a: a.t.buffer, b: b.t.buffer, c: out.buffer },
       {
         m, n: nLoad, k: k4,
-        a_offset: b0 * a.batch, b_offset: b0 * b.batch, c_offset: b0 * m * n,
+        a_offset: a.t.byteOffset / 4 + b0 * a.batch, b_offset: b.t.byteOffset / 4 + b0 * b.batch, c_offset: b0 * m * n,
         a_batch: a.batch, b_batch: b.batch, c_batch: m * n,
         a_stride: a.stride, b_stride: b.stride, c_stride: n, n_store: n, m_load: roundUp4(m),
       },

@@ -225,8 +225,8 @@ export const batchNorm: BatchNorm = defineOp({
           const e = engine();
           const m = add(affine(runningMean, 1 - momentum), affine(mean, momentum));
           const v = add(affine(runningVar, 1 - momentum), affine(variance, (momentum * count) / (count - 1)));
-          e.copy(m.buffer, 0, runningMean.buffer, 0, m.byteLength);
-          e.copy(v.buffer, 0, runningVar.buffer, 0, v.byteLength);
+          e.copy(m.buffer, m.byteOffset, runningMean.buffer, runningMean.byteOffset, m.byteLength);
+          e.copy(v.buffer, v.byteOffset, runningVar.buffer, runningVar.byteOffset, v.byteLength);
         }
         return { mean, rstd: rstdOf(variance, eps) };
       });

@@ -1,6 +1,6 @@
 import { engine } from '../gpu/engine.js';
 import { grid } from '../gpu/grid.js';
-import { Tensor, numel, type Shape } from '../tensor/tensor.js';
+import { Tensor, numel, viewAlignment, type Shape } from '../tensor/tensor.js';
 import { full, randn, zeros } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
 import { contiguousStrides } from './broadcast.js';
@@ -154,8 +154,15 @@ export const slice: (x: Tensor, ranges: readonly SliceSpec[]) => Tensor = define
       starts.push(start);
       steps.push(step);
     });
-    const out = Tensor.empty(outShape, x.dtype);
-    stridedCopy(x, offset, inStride, out, 0, contiguousStrides(outShape), outShape);
+    // A contiguous block (full trailing axes, one range, single indices before it) whose start
+    // keeps the binding aligned is a view: no copy (e.g. the labelled half of a batch).
+    const first = x.shape.findIndex((size, i) => outShape[i] !== size);
+    const block =
+      first < 0 ||
+      (steps[first] === 1 && outShape.slice(0, first).every((d) => d === 1) && outShape.slice(first + 1).every((d, i) => d === x.shape[first + 1 + i]));
+    const isView = block && (offset * 4 + x.byteOffset) % viewAlignment() === 0;
+    const out = isView ? Tensor.view(x, outShape, offset) : Tensor.empty(outShape, x.dtype);
+    if (!isView) stridedCopy(x, offset, inStride, out, 0, contiguousStrides(outShape), outShape);
     return {
       out,
       inputs: [x],

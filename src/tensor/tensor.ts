@@ -71,6 +71,8 @@ export class Tensor {
     storage: Storage,
     readonly shape: Shape,
     readonly dtype: DType,
+    /** Where the tensor starts in its buffer (views of a contiguous block of another tensor). */
+    readonly byteOffset = 0,
   ) {
     this.storage = storage;
     this.size = numel(shape);
@@ -85,9 +87,20 @@ export class Tensor {
     return new Tensor(new Storage(buffer), [...shape], dtype);
   }
 
-  /** Shares this tensor's memory under another shape with the same element count. */
-  static view(source: Tensor, shape: Shape): Tensor {
-    return new Tensor(source.live().storage!.retain(), [...shape], source.dtype);
+  /**
+   * Shares `source`'s memory: the same elements under another shape, or (with `elementOffset`)
+   * a contiguous block of them starting that many elements in. Offsets must keep the binding
+   * aligned (see `viewAlignment`).
+   */
+  static view(source: Tensor, shape: Shape, elementOffset = 0): Tensor {
+    const byteOffset = source.byteOffset + elementOffset * BYTES_PER_ELEMENT;
+    if (byteOffset % viewAlignment() !== 0) {
+      throw new TakError(`Internal error: a view at byte ${byteOffset} breaks the ${viewAlignment()}-byte binding alignment`);
+    }
+    if (elementOffset + numel(shape) > source.size) {
+      throw new TakError(`Internal error: a view of ${numel(shape)} elements at ${elementOffset} exceeds its source ${show([...source.shape])}`);
+    }
+    return new Tensor(source.live().storage!.retain(), [...shape], source.dtype, byteOffset);
   }
 
   get ndim(): number {
@@ -109,7 +122,7 @@ export class Tensor {
    */
   get binding(): BufferRef {
     const buffer = this.buffer;
-    return { buffer, offset: 0, size: Math.max(16, Math.ceil(this.byteLength / 16) * 16) };
+    return { buffer, offset: this.byteOffset, size: Math.max(16, Math.ceil(this.byteLength / 16) * 16) };
   }
 
   get byteLength(): number {
@@ -159,7 +172,7 @@ export class Tensor {
   }
 
   async toArray(): Promise<TypedArrayFor<DType>> {
-    const bytes = await engine().read(this.buffer, 0, this.byteLength);
+    const bytes = await engine().read(this.buffer, this.byteOffset, this.byteLength);
     return (this.dtype === 'f32' ? new Float32Array(bytes) : this.dtype === 'i32' ? new Int32Array(bytes) : new Uint32Array(bytes)) as TypedArrayFor<DType>;
   }
 
@@ -172,6 +185,11 @@ export class Tensor {
   toString(): string {
     return `Tensor#${this.id}(${this.dtype}${show([...this.shape])}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
+}
+
+/** Byte alignment a view's offset must have to be bound (the adapter's storage offset alignment). */
+export function viewAlignment(): number {
+  return Math.max(16, engine().limits.minStorageBufferOffsetAlignment ?? 256);
 }
 
 /** Number of tensors whose memory is still held (by users, views or autograd nodes). */

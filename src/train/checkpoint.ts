@@ -57,7 +57,7 @@ export function loadStateInto(model: Module, stored: Map<string, { shape: number
 
 /** Replaces a tensor's contents in place (parameters keep their identity for the optimiser). */
 function overwrite(target: Tensor, source: Tensor): void {
-  engine().copy(source.live().buffer, 0, target.live().buffer, 0, target.byteLength);
+  engine().copy(source.live().buffer, source.byteOffset, target.live().buffer, target.byteOffset, target.byteLength);
 }
 
 function fromSafetensors(path: string): Map<string, { shape: number[]; values: ArrayLike<number> }> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
+import { engine } from '../../src/gpu/engine.js';
 import { useEngine } from '../support/engine.js';
 import { numel, randomArray, stridesOf, unravel } from '../support/reference.js';
 
@@ -80,5 +81,27 @@ describe('gather family', () => {
     const s = T.scatterAdd(T.zeros([2, 3]), 1, T.fromArray(new Int32Array([0, 0, 2, 1]), [2, 2]), T.fromArray([1, 2, 3, 4], [2, 2]));
     expect(Array.from(await s.toArray())).toEqual([3, 0, 0, 0, 4, 3]);
     expect(() => T.indexSelect(x, 1, T.fromArray([1, 2]))).toThrow(/must be i32/);
+  });
+});
+
+describe('views', () => {
+  it('a contiguous row block is a view at an offset, and every op reads it from there', async () => {
+    const x = T.reshape(T.arange(0, 6 * 8, 1, 'f32'), [6, 8]);
+    const buffers = engine().stats().liveBuffers;
+    const rows = T.slice(x, [[2, 5]]);
+    expect(engine().stats().liveBuffers).toBe(buffers); // no copy
+    expect(rows.byteOffset).toBe(2 * 8 * 4);
+    expect(Array.from(await rows.toArray())).toEqual(Array.from({ length: 24 }, (_, i) => 16 + i));
+    expect(Array.from(await T.sum(rows, 1).toArray())).toEqual([156, 220, 284]);
+    expect(Array.from(await T.add(rows, T.ones([8])).toArray()).slice(0, 3)).toEqual([17, 18, 19]);
+    const inner = T.slice(rows, [[1, 2]]); // a view of a view
+    expect(Array.from(await inner.toArray())).toEqual(Array.from({ length: 8 }, (_, i) => 24 + i));
+    const prod = T.matmul(rows, T.ones([8, 4]));
+    expect(Array.from(await prod.toArray())).toEqual([156, 156, 156, 156, 220, 220, 220, 220, 284, 284, 284, 284]);
+    // Gradients through a view reach the right rows of the source.
+    const w = T.fromArray(Array.from({ length: 24 }, (_, i) => i), [4, 6]);
+    w.requiresGrad = true;
+    T.backward(T.sum(T.mul(T.slice(w, [[1, 3]]), 2)));
+    expect(Array.from(await w.grad!.toArray())).toEqual([0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0]);
   });
 });

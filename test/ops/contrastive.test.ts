@@ -197,6 +197,13 @@ describe('anchor sampling', () => {
     expectClose([await loss.item()], [supConRef(all, [...sample.labels, ...textLabels], 8)], 1e-5, 1e-6);
   });
 
+  it('a stage whose labels are all ignored contrasts the text rows alone', async () => {
+    const text = T.fromArray(randomArray(4 * 5, 14, -1, 1), [4, 5]);
+    const textLabels = Int32Array.from([0, 1, 0, 1]);
+    const loss = await T.contrastiveStageLoss(T.randn([1, 5, 2, 2, 2]), T.full([1, 2, 2, 2], -1, 'i32'), text, textLabels, 3, new Rng(1));
+    expectClose([await loss.item()], [supConRef(await text.toArray(), textLabels, 5)], 1e-5, 1e-6);
+  });
+
   it('gatherVoxels refuses a voxel chosen twice', () => {
     expect(() => T.gatherVoxels(T.zeros([1, 2, 4]), new Int32Array([1, 3, 1]))).toThrow(/voxel 1 is chosen twice/);
   });

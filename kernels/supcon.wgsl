@@ -19,8 +19,8 @@
 // coroutine).
 // MODE 0 (forward): pass 1 sums N_i over the negatives, pass 2 ℓ_i and R_i over the positive range;
 //   stats [6, mp] = (N, R, w, ℓ, a, b); rows ≥ M get zeros.
-// MODE 1 (VJP): overwrites the block with coef_ij = (∂s_ij + ∂s_ji)·g/(M·τ) (0 on the diagonal
-//   and for padding), so that ∂A_blk = coef·A is one more matmul.
+// MODE 1 (VJP): coef_ij = (∂s_ij + ∂s_ji)·g/(M·τ) (0 on the diagonal and for padding), so that
+//   ∂A_blk = coef·A is one more matmul.
 enable subgroups;
 
 struct Params {
@@ -31,11 +31,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> sim: array<vec4f>;     // [rows, mp]
+@group(0) @binding(1) var<storage, read> sim: array<vec4f>;           // [rows, mp]
 @group(0) @binding(2) var<storage, read> shift: array<f32>;           // [mp] c_i
 @group(0) @binding(3) var<storage, read> ranges: array<u32>;          // [2, mp] start, end
 @group(0) @binding(4) var<storage, read> upstream: array<f32>;        // MODE 1: [1] ∂loss
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4f>;   // [6, mp] N, R, w, ℓ, a, b
+@group(0) @binding(6) var<storage, read_write> coef: array<vec4f>;    // MODE 1: [rows, mp]
 
 override MODE: u32 = 0;
 
@@ -115,6 +116,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane
     let negative = (b_i + b_j) * es;
     let pos = (j >= vec4u(start)) & (j < vec4u(end));
     let keep = (j < vec4u(p.m)) & (j != vec4u(i)) & vec4<bool>(live);
-    sim[base + j4] = select(vec4f(0.0), select(negative, positive, pos), keep) * scale;
+    coef[base + j4] = select(vec4f(0.0), select(negative, positive, pos), keep) * scale;
   }
 }

@@ -199,8 +199,7 @@ function sortedRanges(labels: Int32Array, mp: number): { perm: Int32Array; inver
  * SupCon over anchors that are already unit (or zero) rows [M, D] with host labels [M]: the mean
  * over all M anchors of ℓ_i (method-spec §7; anchors without positives count 0). Public code
  * calls supConLoss, which normalises first. The Gram matrix is formed block by block with matmul
- * and reduced by the row epilogues of kernels/supcon.wgsl; the backward recomputes each block
- * (storing them would hold M² floats, 238 MB at the first stage, from forward to backward).
+ * and reduced by the row epilogues of kernels/supcon.wgsl.
  */
 export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: SupConOptions) => Tensor = defineOp({
   name: 'supcon_unit_rows',
@@ -229,38 +228,41 @@ export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: Sup
         ranges: fromArray(ranges, [2 * mp], 'u32'),
         inverse: fromArray(inverse),
         stats: Tensor.empty([6, mp]),
-        noUpstream: Tensor.empty([4]), // the forward's placeholder for the VJP's upstream gradient
+        // The forward's placeholders for the VJP's upstream gradient and coefficients.
+        noUpstream: Tensor.empty([4]),
+        noCoef: Tensor.empty([4]),
       };
     });
     const step = blockRows(mp);
-    /** Runs `each(block similarities, first row)` over the row blocks of the Gram matrix. */
-    const blocks = (each: (sim: Tensor, r0: number) => void) => {
-      for (let r0 = 0; r0 < mp; r0 += step) {
-        const rowsOfBlock = slice(prepared.rows, [[r0, Math.min(mp, r0 + step)]]);
-        const sim = matmul(rowsOfBlock, prepared.cols);
-        rowsOfBlock.dispose();
-        each(sim, r0);
-        sim.dispose();
-      }
-    };
-    const dispatch = (mode: number, sim: Tensor, r0: number, upstream: Tensor) =>
+    const dispatch = (mode: number, sim: Tensor, r0: number, upstream: Tensor, coef: Tensor) =>
       e.dispatch(
         kernel(mode),
-        { sim: sim.binding, shift: prepared.shift.binding, ranges: prepared.ranges.binding, upstream: upstream.binding, stats: prepared.stats.binding },
+        { sim: sim.binding, shift: prepared.shift.binding, ranges: prepared.ranges.binding, upstream: upstream.binding, stats: prepared.stats.binding, coef: coef.binding },
         { m, mp, r0, inv_tau: invTau },
         [sim.shape[0]!],
       );
-    blocks((sim, r0) => dispatch(0, sim, r0, prepared.noUpstream));
+    // The Gram blocks are kept for the backward: recomputing them costs one of the three
+    // Gram-sized GEMMs (~1/3 of the time); keeping them holds mp² floats (238 MB at M = 7712).
+    const sims: { sim: Tensor; r0: number }[] = [];
+    for (let r0 = 0; r0 < mp; r0 += step) {
+      const rowsOfBlock = slice(prepared.rows, [[r0, Math.min(mp, r0 + step)]]);
+      const sim = matmul(rowsOfBlock, prepared.cols);
+      rowsOfBlock.dispose();
+      dispatch(0, sim, r0, prepared.noUpstream, prepared.noCoef);
+      sims.push({ sim, r0 });
+    }
     const out = scope(() => mul(sum(slice(prepared.stats, [[3, 4], [0, m]])), 1 / m));
     return {
       out,
       inputs: [anchors],
-      saved: Object.values(prepared),
+      saved: [...Object.values(prepared), ...sims.map((b) => b.sim)],
       vjp: (g) => {
-        const parts: Tensor[] = [];
-        blocks((sim, r0) => {
-          dispatch(1, sim, r0, g);
-          parts.push(matmul(sim, prepared.rows));
+        const parts = sims.map(({ sim, r0 }) => {
+          const coef = Tensor.empty(sim.shape);
+          dispatch(1, sim, r0, g, coef);
+          const part = matmul(coef, prepared.rows);
+          coef.dispose();
+          return part;
         });
         const sorted = parts.length === 1 ? parts[0]! : concat(parts, 0);
         const grad = indexSelect(sorted, 0, prepared.inverse);

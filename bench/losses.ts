@@ -97,8 +97,8 @@ async function contrastive(): Promise<BenchRow[]> {
       anchors.grad = null;
     });
     total += seconds;
-    // Three Gram-sized GEMMs (forward; backward recomputes the block, then ∂A = coef·A).
-    const flops = 3 * 2 * m * m * d;
+    // Two Gram-sized GEMMs: the similarities (kept for the backward) and ∂A = coef·A.
+    const flops = 2 * 2 * m * m * d;
     rows.push({ name: `SupCon forward+backward, M ${m} (${perClass}×16×12 + 32), D ${d}`, adapter, metric: 'throughput', value: flops / seconds / GB, unit: 'GFLOP/s', ms: seconds * 1e3, vsConv: (seconds * 1e3) / conv.ms });
     anchors.dispose();
   }

@@ -1,11 +1,10 @@
 import type { Tensor } from '../tensor/tensor.js';
-import { add, leakyRelu as leakyReluOp, relu as reluOp } from '../ops/elementwise.js';
+import { leakyRelu as leakyReluOp, relu as reluOp } from '../ops/elementwise.js';
 import { conv3d as conv3dOp, type Conv3dOptions } from '../ops/conv.js';
 import { convTranspose3d as convTranspose3dOp, type ConvTranspose3dOptions } from '../ops/conv-transpose.js';
 import { batchNorm1d as batchNorm1dOp, groupNorm as groupNormOp, instanceNorm3d as instanceNormOp } from '../ops/norm.js';
 import { adaptiveAvgPool3d } from '../ops/pool.js';
-import { matmul } from '../ops/matmul.js';
-import { transpose } from '../ops/shape.js';
+import { linear as linearOp } from '../ops/linear.js';
 import { dynamicHead as dynamicHeadOp } from '../ops/dynamic-head.js';
 
 /**
@@ -23,13 +22,7 @@ export function convTranspose3d(x: Tensor, weight: Tensor, bias: Tensor | null, 
 
 /** y = x·Wᵀ + b for x [..., in], W [out, in] (torch.nn.functional.linear). */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
-  const wt = transpose(weight);
-  const y = matmul(x, wt);
-  wt.dispose();
-  if (!bias) return y;
-  const out = add(y, bias);
-  y.dispose();
-  return out;
+  return linearOp(x, weight, bias);
 }
 
 /** InstanceNorm3d without affine parameters (torch defaults, eps 1e-5), optionally + ReLU (fused). */

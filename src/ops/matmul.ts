@@ -163,6 +163,32 @@ const matmulNd: (a: Tensor, b: Tensor) => Tensor = defineOp({
   ],
 });
 
+/**
+ * a·bᵀ for a [..., M, K] and b [..., N, K] (batch axes broadcast): the GEMM reads b transposed,
+ * so Linear layers (x·Wᵀ) never copy their weights. VJP: da = g·b, db = gᵀ·a.
+ */
+export const matmulTransposed: (a: Tensor, b: Tensor) => Tensor = defineOp({
+  name: 'matmul_transposed',
+  family: 'matmul',
+  forward: (a: Tensor, b: Tensor) => {
+    a.live();
+    b.live();
+    if (a.ndim < 2 || b.ndim < 2 || a.shape[a.ndim - 1] !== b.shape[b.ndim - 1] || a.dtype !== 'f32' || b.dtype !== 'f32') {
+      throw new TakError(`matmulTransposed: f32 a [..., M, K] and b [..., N, K] needed, got ${a.dtype}${show([...a.shape])} and ${b.dtype}${show([...b.shape])}`);
+    }
+    const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    return {
+      out: timesTransposed(a, b, batchShape),
+      inputs: [a, b],
+      vjp: (g) => [sumTo(matmul2(g, b), a.shape), sumTo(transposedTimes(g, a, batchShape), b.shape)],
+    };
+  },
+  gradcheck: [
+    { label: '3x5 . (7x5)T', inputs: () => [randn([3, 5], 0, 1, { seed: 510 }), randn([7, 5], 0, 1, { seed: 511 })] },
+    { label: '2x4x8 . (6x8)T shared', inputs: () => [randn([2, 4, 8], 0, 1, { seed: 512 }), randn([6, 8], 0, 1, { seed: 513 })] },
+  ],
+});
+
 /** torch.matmul: rank-1 operands become a row (left) or column (right) vector, then squeezed. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkMatmul(a, b);

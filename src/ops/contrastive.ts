@@ -7,11 +7,11 @@ import { TakError, show } from '../util/errors.js';
 import { div, maximum, mul, sqrt, square } from './elementwise.js';
 import { indexSelect } from './gather.js';
 import { crossEntropy } from './losses.js';
-import { matmul } from './matmul.js';
+import { matmul, matmulTransposed } from './matmul.js';
 import { sum } from './reduce.js';
 import { defineComposite, defineOp } from './registry.js';
 import { requireSubgroups } from './subgroups.js';
-import { concat, pad, reshape, slice, transpose } from './shape.js';
+import { concat, pad, reshape, slice } from './shape.js';
 
 /**
  * The cross-modal contrastive loss of TAK (method-spec §7, upstream loss_amos.py
@@ -223,7 +223,6 @@ export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: Sup
       const rows = pad(indexSelect(anchors, 0, fromArray(perm)), [[0, mp - m], [0, dp - d]]);
       return {
         rows,
-        cols: transpose(rows),
         shift: mul(sum(square(rows), 1), invTau),
         ranges: fromArray(ranges, [2 * mp], 'u32'),
         inverse: fromArray(inverse),
@@ -246,7 +245,7 @@ export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: Sup
     const sims: { sim: Tensor; r0: number }[] = [];
     for (let r0 = 0; r0 < mp; r0 += step) {
       const rowsOfBlock = slice(prepared.rows, [[r0, Math.min(mp, r0 + step)]]);
-      const sim = matmul(rowsOfBlock, prepared.cols);
+      const sim = matmulTransposed(rowsOfBlock, prepared.rows);
       rowsOfBlock.dispose();
       dispatch(0, sim, r0, prepared.noUpstream, prepared.noCoef);
       sims.push({ sim, r0 });
@@ -340,7 +339,7 @@ export const infoNce: (query: Tensor, keys: Tensor, options?: SupConOptions) => 
   (query: Tensor, keys: Tensor, options: SupConOptions = {}): Tensor => {
     const n = query.shape[0]!;
     if (keys.shape[0] !== n) throw new TakError(`infoNce: ${n} queries but ${keys.shape[0]} keys`);
-    const logits = mul(matmul(l2Normalize(query), transpose(l2Normalize(keys))), 1 / (options.temperature ?? 0.07));
+    const logits = mul(matmulTransposed(l2Normalize(query), l2Normalize(keys)), 1 / (options.temperature ?? 0.07));
     return crossEntropy(logits, arange(0, n));
   },
   [{ label: '5 pairs of 4', inputs: () => [randn([5, 4], 0, 1), randn([5, 4], 0, 1)], fn: (q, k) => infoNce(q, k!, { temperature: 0.5 }) }],

@@ -89,6 +89,8 @@ export interface CheckpointParts {
   teacher: Module;
   optimizer: Sgd;
   state: CheckpointState;
+  /** Stored with the student's and teacher's weights (what predict needs to rebuild the network). */
+  metadata?: Record<string, string>;
 }
 
 /** Writes checkpoint `name` under `dir` and points latest.json at it; keeps the newest `keep`. */
@@ -98,8 +100,8 @@ export async function saveCheckpoint(dir: string, name: string, parts: Checkpoin
   const temporary = join(dir, `.${name}.${process.pid}.tmp`);
   rmSync(temporary, { recursive: true, force: true });
   mkdirSync(temporary, { recursive: true });
-  await saveModel(join(temporary, 'student.safetensors'), parts.student);
-  await saveModel(join(temporary, 'teacher.safetensors'), parts.teacher);
+  await saveModel(join(temporary, 'student.safetensors'), parts.student, parts.metadata);
+  await saveModel(join(temporary, 'teacher.safetensors'), parts.teacher, parts.metadata);
   writeSafetensors(join(temporary, 'optimizer.safetensors'), await tensorsOf([...parts.optimizer.buffers]), { lr: String(parts.optimizer.lr) });
   writeFileAtomic(join(temporary, 'state.json'), `${JSON.stringify(parts.state, null, 1)}\n`);
   rmSync(final, { recursive: true, force: true });

@@ -55,7 +55,7 @@ export function meanDice(scores: CaseScore[], classes: number): { perClass: numb
   return { perClass, overall: organs.reduce((a, b) => a + b, 0) / organs.length };
 }
 
-function networkConfig(config: TrainConfig, data: TrainingData, textDim: number) {
+export function networkConfig(config: TrainConfig, data: TrainingData, textDim: number) {
   return { classes: data.classes, nFilters: config.nFilters, patch: config.patch, cubes: config.cubes, text: config.text, textDim };
 }
 
@@ -143,7 +143,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     text: text.id,
     classes: classesOf(data.dataset).map((c) => c.key),
   });
-  const save = async () => saveCheckpoint(checkpoints, `iter-${String(iteration).padStart(7, '0')}`, { student, teacher, optimizer, state: state() });
+  const save = async () => saveCheckpoint(checkpoints, `iter-${String(iteration).padStart(7, '0')}`, { student, teacher, optimizer, state: state(), metadata: modelMetadata(config, netConfig, text.id) });
   const started = Date.now();
   let stopped = false;
   try {
@@ -169,7 +169,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         const note = `epoch ${epoch}: validation mean Dice ${(100 * overall).toFixed(2)} over ${refs.length} case(s)`;
         if (!best || overall > best.meanDice) {
           best = record;
-          await saveModel(join(options.out, 'best.safetensors'), student, { epoch: String(epoch), iteration: String(iteration), meanDice: String(overall) });
+          await saveModel(join(options.out, 'best.safetensors'), student, { ...modelMetadata(config, netConfig, text.id), epoch: String(epoch), iteration: String(iteration), meanDice: String(overall) });
           progress ? progress.note(`${note} (best so far, saved)`) : log(`${note} (best so far, saved)`);
         } else {
           progress ? progress.note(note) : log(note);
@@ -228,4 +228,22 @@ function readHistory(path: string): (StepLosses & { iteration: number; epoch: nu
     if (typeof entry.iteration === 'number' && 'loss' in entry) byIteration.set(entry.iteration, entry as StepLosses & { iteration: number; epoch: number });
   }
   return [...byIteration.values()].sort((a, b) => a.iteration - b.iteration);
+}
+
+/**
+ * What `tak-wgpu predict` needs to rebuild the network from a weights file alone: the network
+ * configuration, the text rows it was conditioned on (dataset, encoder, prompt) and the
+ * preprocessing of its inputs. Stored as safetensors metadata (string → string).
+ */
+export function modelMetadata(config: TrainConfig, net: ReturnType<typeof networkConfig>, textId: string): Record<string, string> {
+  return {
+    format: 'tak-wgpu-model/1',
+    network: JSON.stringify(net),
+    dataset: config.dataset,
+    encoder: config.encoder,
+    prompt: config.prompt,
+    text: textId,
+    preprocess: JSON.stringify({ window: 'tak', reorient: true, resample: null }),
+    preset: config.preset,
+  };
 }

@@ -11,7 +11,7 @@ import { matmul, matmulTransposed } from './matmul.js';
 import { sum } from './reduce.js';
 import { defineComposite, defineOp } from './registry.js';
 import { requireSubgroups } from './subgroups.js';
-import { concat, pad, reshape, slice } from './shape.js';
+import { concat, pad, reshape, slice, transpose } from './shape.js';
 
 /**
  * The cross-modal contrastive loss of TAK (method-spec §7, upstream loss_amos.py
@@ -223,6 +223,7 @@ export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: Sup
       const rows = pad(indexSelect(anchors, 0, fromArray(perm)), [[0, mp - m], [0, dp - d]]);
       return {
         rows,
+        cols: transpose(rows),
         shift: mul(sum(square(rows), 1), invTau),
         ranges: fromArray(ranges, [2 * mp], 'u32'),
         inverse: fromArray(inverse),
@@ -245,7 +246,8 @@ export const supConUnitRows: (anchors: Tensor, labels: Int32Array, options?: Sup
     const sims: { sim: Tensor; r0: number }[] = [];
     for (let r0 = 0; r0 < mp; r0 += step) {
       const rowsOfBlock = slice(prepared.rows, [[r0, Math.min(mp, r0 + step)]]);
-      const sim = matmulTransposed(rowsOfBlock, prepared.rows);
+      // Against the explicit transpose: matmul's plain B measured 3x faster than its B_T read here.
+      const sim = matmul(rowsOfBlock, prepared.cols);
       rowsOfBlock.dispose();
       dispatch(0, sim, r0, prepared.noUpstream, prepared.noCoef);
       sims.push({ sim, r0 });

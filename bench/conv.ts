@@ -215,7 +215,7 @@ export async function runConvBench(filter = ''): Promise<BenchRow[]> {
       const gpu = pass === 'forward' ? peerValue(ortGpu, work) : '-';
       rows.push({
         name: `${c.name} b${N} ${pass}`, adapter, metric: 'throughput', value, unit: 'GFLOP/s', ms: seconds * 1e3, busy: timed.others,
-        extraMB: extra / 2 ** 20, torch: torchRate, ortCpu: cpu, ortWebgpu: gpu,
+        extraMB: extra / 2 ** 20, torch: torchRate, torchBusy: torchTime?.others ?? '-', ortCpu: cpu, ortWebgpu: gpu,
         vsTorch: ratio(value, torchRate), vsOrtCpu: ratio(value, cpu), vsOrtWebgpu: ratio(value, gpu),
       });
     }
@@ -275,7 +275,7 @@ async function normRows(adapter: string, withTorch: boolean): Promise<BenchRow[]
     const gpu = forward ? peerValue(ortGpu, moved) : '-';
     rows.push({
       name: `${name} b${N}`, adapter, metric: 'bandwidth', value, unit: 'GB/s', ms: seconds * 1e3, busy: timed.others, extraMB: extraBytes(run) / 2 ** 20,
-      torch: torchRate, ortCpu: cpu, ortWebgpu: gpu, vsTorch: ratio(value, torchRate), vsOrtCpu: ratio(value, cpu), vsOrtWebgpu: ratio(value, gpu),
+      torch: torchRate, torchBusy: torchTime?.others ?? '-', ortCpu: cpu, ortWebgpu: gpu, vsTorch: ratio(value, torchRate), vsOrtCpu: ratio(value, cpu), vsOrtWebgpu: ratio(value, gpu),
     });
   }
   x.dispose();

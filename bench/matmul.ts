@@ -42,7 +42,7 @@ export async function runMatmulBench(filter = ''): Promise<BenchRow[]> {
     const torchRate = torchTime ? flops / torchTime.seconds / 1e9 : '-';
     rows.push({
       name: `matmul fp32 ${m}x${k} · ${k}x${n}`, adapter, metric: 'throughput', value, unit: 'GFLOP/s', ms: seconds * 1e3, busy: clean.others,
-      ortCpu: ortRate, torch: torchRate,
+      ortCpu: ortRate, torch: torchRate, torchBusy: torchTime?.others ?? '-',
       vsOrtCpu: typeof ortRate === 'number' ? value / ortRate : '-', vsTorch: typeof torchRate === 'number' ? value / torchRate : '-',
     });
     a.dispose();

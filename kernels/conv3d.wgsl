@@ -55,7 +55,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> y4: array<vec4f>; // y (VEC_STORE) or partials (WGRAD)
 @group(0) @binding(7) var<storage, read_write> y1: array<f32>;   // y otherwise; a dummy when unused
 
-override TM: u32 = 32;             // rows per workgroup: 8, 16, 24 or 32
+override TM: u32 = 32;             // rows per workgroup: 8, 16, 24 or 32 (at most 16 when VPL = 2)
+override VPL: u32 = 1;             // forward: 32-voxel sub-tiles per workgroup, 1 or 2
 override LOADER: u32 = 0;
 override USED: u32 = 4;            // slots of a k-block that carry weights (3 for LOADER 1)
 override WGRAD: bool = false;
@@ -342,32 +343,57 @@ fn store_partials(split: u32, m0: u32, g: u32, cb: u32, acc: Rows8) {
   }
 }
 
-fn forward(tile: u32, m0: u32, lane: u32) {
-  let col = tile * 32u + 4u * lane;
+fn clamp_col(col: u32) -> u32 {
   // Lanes past the last column compute on a clamped column and store nothing.
-  let safe = select(col, max(p.columns, 4u) - 4u, col >= p.columns && LOADER != 0u);
-  let x = vox_at(safe);
+  return select(col, max(p.columns, 4u) - 4u, col >= p.columns && LOADER != 0u);
+}
+
+// One workgroup: TM rows × VPL sub-tiles of 32 voxels. With VPL 2 (TM <= 16) every weight load
+// serves two sub-tiles: the accumulators are (group, sub-tile) = acc0 (0, 0), acc1 (1, 0),
+// acc2 (0, 1), acc3 (1, 1); with VPL 1 acc0..3 are row groups 0..3 of the one sub-tile.
+fn forward(tile: u32, m0: u32, lane: u32) {
+  let col0 = tile * VPL * 32u + 4u * lane;
+  let col1 = col0 + 32u * (VPL - 1u);
+  let x0 = vox_at(clamp_col(col0));
+  let x1 = vox_at(clamp_col(col1));
+  let two = VPL > 1u;
   var acc0 = bias_rows(m0, 0u, lane);
   var acc1: Rows8; var acc2: Rows8; var acc3: Rows8;
   if (TM > 8u) { acc1 = bias_rows(m0, 1u, lane); }
-  if (TM > 16u) { acc2 = bias_rows(m0, 2u, lane); }
-  if (TM > 24u) { acc3 = bias_rows(m0, 3u, lane); }
+  if (two) { acc2 = acc0; acc3 = acc1; }
+  if (!two && TM > 16u) { acc2 = bias_rows(m0, 2u, lane); }
+  if (!two && TM > 24u) { acc3 = bias_rows(m0, 3u, lane); }
   var k = kpos_at(0u);
   for (var kb = 0u; kb < p.k_blocks; kb++) {
-    let bk = load_b(x, k, lane);
+    let bk = load_b(x0, k, lane);
+    var bl: Block4;
+    if (two) { bl = load_b(x1, k, lane); }
     k = kpos_next(k);
     let at = kb * p.rows_padded + m0 + lane;
-    accumulate(&acc0, a4[at], bk);
-    if (TM > 8u) { accumulate(&acc1, a4[at + 8u], bk); }
-    if (TM > 16u) { accumulate(&acc2, a4[at + 16u], bk); }
-    if (TM > 24u) { accumulate(&acc3, a4[at + 24u], bk); }
+    let a0 = a4[at];
+    accumulate(&acc0, a0, bk);
+    if (two) { accumulate(&acc2, a0, bl); }
+    if (TM > 8u) {
+      let a1 = a4[at + 8u];
+      accumulate(&acc1, a1, bk);
+      if (two) { accumulate(&acc3, a1, bl); }
+    }
+    if (!two && TM > 16u) { accumulate(&acc2, a4[at + 16u], bk); }
+    if (!two && TM > 24u) { accumulate(&acc3, a4[at + 24u], bk); }
   }
-  var out = x;
-  out.col = col;
-  store_rows(out, m0, 0u, acc0);
-  if (TM > 8u) { store_rows(out, m0, 1u, acc1); }
-  if (TM > 16u) { store_rows(out, m0, 2u, acc2); }
-  if (TM > 24u) { store_rows(out, m0, 3u, acc3); }
+  var out0 = x0;
+  out0.col = col0;
+  var out1 = x1;
+  out1.col = col1;
+  store_rows(out0, m0, 0u, acc0);
+  if (TM > 8u) { store_rows(out0, m0, 1u, acc1); }
+  if (two) {
+    store_rows(out1, m0, 0u, acc2);
+    if (TM > 8u) { store_rows(out1, m0, 1u, acc3); }
+  } else {
+    if (TM > 16u) { store_rows(out0, m0, 2u, acc2); }
+    if (TM > 24u) { store_rows(out0, m0, 3u, acc3); }
+  }
 }
 
 fn weight_grad(cb: u32, m0: u32, split: u32, lane: u32) {
@@ -392,7 +418,7 @@ fn weight_grad(cb: u32, m0: u32, split: u32, lane: u32) {
   if (TM > 24u) { store_partials(split, m0, 3u, cb, acc3); }
 }
 
-// Forward: wid.x + wid.z * groups.x = column tile (32 voxels), wid.y = row tile.
+// Forward: wid.x + wid.z * groups.x = column tile (32·VPL voxels), wid.y = row tile.
 // WGRAD: wid.x = column tile (8 k-blocks), wid.y = row tile, wid.z = split.
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32, @builtin(num_workgroups) groups: vec3u) {

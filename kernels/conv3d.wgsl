@@ -17,7 +17,8 @@
 // voxels, bk[slot] = vec4 over the voxels, with one of these loaders:
 //   LOADER 0  any geometry (TRANSPOSED: conv-transpose gather): k-block = 4 consecutive flattened
 //             (ci, kd, kh, kw); 16 bounds-checked scalar loads. Correct for everything; slow.
-//   LOADER 1  kw = 3, stride_w = 1, pad_w = 1, dilation_w = 1, W % 4 == 0 (V-Net's 3x3x3): k-block
+//   LOADER 1  kw = 3, stride_w = 1, pad_w = 1, dilation_w = 1 (V-Net's 3x3x3; W % 4 != 0 is padded
+//             with zero columns by the host): k-block
 //             = (ci, kd, kh) x kw 0..2; one aligned vec4 serves all three kw taps, the outer
 //             neighbours come from the adjacent lanes (forward: subgroupShuffle; one scalar load
 //             for the edge lanes) or two scalar loads (WGRAD).
@@ -52,7 +53,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> x4: array<vec4f>;
 @group(0) @binding(4) var<storage, read> x1: array<f32>;       // the same buffer as x4
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y4: array<vec4f>; // y (VEC_STORE) or partials (WGRAD)
+@group(0) @binding(6) var<storage, read_write> y4: array<vec4f>; // y (VEC_IO) or partials (WGRAD)
 @group(0) @binding(7) var<storage, read_write> y1: array<f32>;   // y otherwise; a dummy when unused
 
 override TM: u32 = 32;             // rows per workgroup: 8, 16, 24 or 32 (at most 16 when VPL = 2)
@@ -65,7 +66,6 @@ override VEC_IO: bool = true;      // output voxels % 4 == 0: vec4 stores (forwa
 override SCATTER2: bool = false;
 override HAS_BIAS: bool = false;
 override RELU: bool = false;
-override ACCUMULATE: bool = false;
 
 alias Rows8 = array<vec4f, 8>;
 alias Block4 = array<vec4f, 4>;
@@ -309,11 +309,8 @@ fn store_rows(x: Vox, m0: u32, g: u32, acc: Rows8) {
       let v0 = epilogue(m0 + 8u * g, acc[2u * t]);
       let v1 = epilogue(m0 + 8u * g, acc[2u * t + 1u]);
       let at = (base + ((2u * x.o.x + t / 2u) * 2u * p.oh + 2u * x.o.y + t % 2u) * 2u * p.ow + 2u * x.o.z) / 4u;
-      var lo = vec4f(v0.x, v1.x, v0.y, v1.y);
-      var hi = vec4f(v0.z, v1.z, v0.w, v1.w);
-      if (ACCUMULATE) { lo += y4[at]; hi += y4[at + 1u]; }
-      y4[at] = lo;
-      y4[at + 1u] = hi;
+      y4[at] = vec4f(v0.x, v1.x, v0.y, v1.y);
+      y4[at + 1u] = vec4f(v0.z, v1.z, v0.w, v1.w);
     }
     return;
   }
@@ -324,13 +321,13 @@ fn store_rows(x: Vox, m0: u32, g: u32, acc: Rows8) {
     if (VEC_IO) {
       if (x.col >= p.columns) { return; }
       let at = (p.y_offset + (x.n * p.out_c + row) * ov + x.v) / 4u;
-      if (ACCUMULATE) { y4[at] += v; } else { y4[at] = v; }
+      y4[at] = v;
     } else {
       for (var j = 0u; j < 4u; j++) {
         let c = x.col + j;
         if (c < p.columns) {
           let at = p.y_offset + ((c / ov) * p.out_c + row) * ov + c % ov;
-          if (ACCUMULATE) { y1[at] += v[j]; } else { y1[at] = v[j]; }
+          y1[at] = v[j];
         }
       }
     }

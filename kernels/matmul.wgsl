@@ -1,4 +1,4 @@
-// Batched GEMM C[b] = A[b]·B[b] (+ C[b] when ACCUMULATE), register-blocked with subgroup shuffles.
+// Batched GEMM C[b] = A[b]·B[b], register-blocked with subgroup shuffles.
 //
 // Why this shape (measurements in docs/kernels-lavapipe.md): Mesa 25.0's llvmpipe turns every
 // storage-buffer load whose offset is not a compile-time constant into a per-lane loop (exec-mask
@@ -42,7 +42,6 @@ override LANES: u32 = 8;           // workgroup size = subgroup size; multiple o
 override GROUPS: u32 = 4;          // TM = GROUPS * LANES rows of C per workgroup (1..4)
 override A_T: bool = false;
 override B_T: bool = false;
-override ACCUMULATE: bool = false;
 
 // Mesa unrolls a loop only when trip count x body size <= 32 x 26 NIR instructions, and a private
 // array indexed by a loop counter that is not unrolled lives in scratch memory (a per-lane gather
@@ -119,7 +118,7 @@ fn store(t: Tile, g: u32, acc: Rows, c_base: u32) {
     for (var j = 0u; j < 4u; j++) {
       if (row < p.m && t.col + j < p.n_store) {
         let at = c_base + row * p.c_stride + t.col + j;
-        if (ACCUMULATE) { c[at] += acc[i][j]; } else { c[at] = acc[i][j]; }
+        c[at] = acc[i][j];
       }
     }
   }

@@ -72,6 +72,18 @@ function reduce(x: Tensor, axes: number[], keepdim: boolean, op: ReduceOp, scale
   const outShape = reducedShape(shape, axes, keepdim);
   if (x.size === 0) throw new TakError(`Cannot ${op} over an empty tensor of shape ${show([...shape])}`);
   const adjacent = axes.every((a, i) => i === 0 || a === axes[i - 1]! + 1);
+  if (!adjacent && op !== 'argmax') {
+    // Sum, max and min compose: reduce the last run of adjacent axes in place, then the rest (a
+    // bias gradient over [0, 2, 3, 4] is two strided passes, not a permuted copy of the tensor).
+    let start = axes.length - 1;
+    while (start > 0 && axes[start - 1] === axes[start]! - 1) start--;
+    const partial = reduce(x, axes.slice(start), true, op, scale);
+    const kept = reduce(partial, axes.slice(0, start), true, op);
+    partial.dispose();
+    const out = reshape(kept, outShape);
+    kept.dispose();
+    return out;
+  }
   let source = x;
   let outer: number, r: number, inner: number;
   if (adjacent && axes.length > 0) {

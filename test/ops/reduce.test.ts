@@ -37,6 +37,8 @@ const CASES: [number[], number[]][] = [
   [[4, 1, 9], [0]],
   [[1, 100_003], [1]], // long reduction with a tiny output: split into partial sums
   [[37, 3001], [0]],
+  [[3, 4, 5, 6, 7], [0, 2, 3, 4]], // a bias gradient: reduced in two passes, no permuted copy
+  [[2, 3, 4, 5], [0, 2]],
 ];
 
 describe('reductions match float64', () => {
@@ -51,6 +53,14 @@ describe('reductions match float64', () => {
       }
     });
   }
+
+  it('non-adjacent axes without keepdim drop every reduced axis', async () => {
+    const shape = [3, 4, 5, 6];
+    const data = randomArray(numel(shape), 77);
+    const y = T.max(T.fromArray(data, shape), [0, 2, 3]);
+    expect(y.shape).toEqual([4]);
+    expectClose(await y.toArray(), reference(data, shape, [0, 2, 3], 'max'), 1e-6, 1e-6);
+  });
 
   it('argmax picks the first maximum', async () => {
     const data = new Float32Array([1, 5, 5, 2, 9, 0, 9, 3]);

@@ -8,6 +8,9 @@ import { coreSuites } from './core.js';
 import { runDataBench } from './data.js';
 import { headSuites } from './heads.js';
 import { lossSuites } from './losses.js';
+import { runConvBench } from './conv.js';
+import { runMatmulBench } from './matmul.js';
+import { trainSuites } from './train.js';
 
 /**
  * `npm run bench -- [FILTER...] [--json] [--record]`: runs the suites whose name contains a
@@ -16,8 +19,11 @@ import { lossSuites } from './losses.js';
  */
 const suites: BenchSuite[] = [
   ...coreSuites,
+  { name: 'matmul', run: () => runMatmulBench() },
+  { name: 'conv', run: () => runConvBench() },
   ...headSuites,
   ...lossSuites,
+  ...trainSuites,
   { name: 'data', run: async () => (await runDataBench()).map((row) => ({ ...row, adapter: 'CPU (data layer)' })) },
 ];
 

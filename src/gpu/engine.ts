@@ -232,6 +232,17 @@ export class Engine {
     return this.profiler ? this.profiler.table() : null;
   }
 
+  /** Per-kernel GPU totals so far (null without TAK_WGPU_PROFILE=1); benchmarks diff two of them. */
+  async profileTotals(): Promise<Map<string, { ns: number; calls: number }> | null> {
+    this.flush();
+    return this.profiler ? this.profiler.totalsByKernel() : null;
+  }
+
+  /** Starts a new peak-memory window at the bytes allocated now. */
+  resetPeakBytes(): void {
+    this.storage.resetPeak();
+  }
+
   get profiling(): boolean {
     return this.profiler !== null;
   }

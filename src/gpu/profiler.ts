@@ -62,6 +62,12 @@ export class Profiler {
     };
   }
 
+  /** Accumulated GPU nanoseconds and calls per kernel key, once every pending read has landed. */
+  async totalsByKernel(): Promise<Map<string, { ns: number; calls: number }>> {
+    await Promise.all(this.reads);
+    return new Map([...this.totals].map(([key, v]) => [key, { ...v }]));
+  }
+
   async table(): Promise<string> {
     await Promise.all(this.reads);
     const rows = [...this.totals.entries()].sort((a, b) => b[1].ns - a[1].ns);

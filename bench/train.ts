@@ -1,0 +1,131 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { engine } from '../src/gpu/engine.js';
+import { manualSeed } from '../src/tensor/create.js';
+import { TakNet } from '../src/models/tak-net.js';
+import { Sgd } from '../src/nn/optim.js';
+import { PatchSampler } from '../src/data/sampler.js';
+import { resolveConfig, type TrainConfig } from '../src/train/config.js';
+import '../src/train/presets.js';
+import { ClassDistribution } from '../src/train/class-distribution.js';
+import { takStep } from '../src/train/tak-step.js';
+import { loadTextRows, networkConfig } from '../src/train/trainer.js';
+import { prepareTrainingData } from '../src/train/training-data.js';
+import { adapterName, timeAsync, type BenchRow, type BenchSuite } from './harness.js';
+import { torchAvailable } from './peers.js';
+
+/**
+ * One full TAK training iteration (student on the labelled + unlabelled batch, cube mixing and
+ * recovery, teacher pseudo-labels, cube-location loss, every loss term, backward, SGD, EMA) at
+ * the `cpu` preset on the phantom, as `tak-wgpu train` runs it — with the contrastive and
+ * blending terms switched on from the first iteration so every timed step does all the work.
+ * `TAK_WGPU_BENCH_TRAIN=paper` times the paper's shapes instead (96³, 16 filters, 2 + 2 patches;
+ * on lavapipe the 226 MB activations exceed the 128 MiB binding limit and the suite reports the
+ * refusal). With TAK_WGPU_PROFILE=1 the GPU time is split into phases by kernel; when Debian's
+ * python3-torch is present, bench/torch_train.py runs the same network and batch for the ratio.
+ */
+
+const PHASES: [string, RegExp][] = [
+  ['backbone (conv, norm, cube mixing)', /^(conv3d|conv3d_pack|norm|cube_mix|resize)\b/],
+  ['head (dynamic head, linear, softmax)', /^(dynamic_head|matmul|softmax)\b/],
+  ['losses (CE, Dice, top-K, SupCon, sampling)', /^(cross_entropy|class_sums|class_grad|radix_select|supcon|voxel_gather|gather)\b/],
+  ['optimizer + EMA', /^optim\b/],
+  ['glue (elementwise, reductions, copies, fills, RNG)', /^(elementwise|reduce|strided_copy|fill|random|cast)\b/],
+];
+
+function benchConfig(): TrainConfig {
+  const which = process.env.TAK_WGPU_BENCH_TRAIN ?? 'cpu';
+  const config = resolveConfig(which, undefined, {});
+  // Every term active from the first timed step (the trainer ramps them in).
+  return { ...config, blendFromIter: 0, contrastStartEpoch: -1 };
+}
+
+function phaseShares(before: Map<string, { ns: number }>, after: Map<string, { ns: number }>, wallMs: number): Record<string, number> {
+  const ms = new Map<string, number>();
+  let gpu = 0;
+  for (const [key, { ns }] of after) {
+    const delta = (ns - (before.get(key)?.ns ?? 0)) / 1e6;
+    if (delta <= 0) continue;
+    gpu += delta;
+    const phase = PHASES.find(([, pattern]) => pattern.test(key))?.[0] ?? 'other GPU';
+    ms.set(phase, (ms.get(phase) ?? 0) + delta);
+  }
+  const shares: Record<string, number> = {};
+  for (const [phase, value] of ms) shares[`${phase} %`] = (100 * value) / wallMs;
+  shares['host (JS, encoding, waits not on the GPU) %'] = Math.max(0, (100 * (wallMs - gpu)) / wallMs);
+  return shares;
+}
+
+function torchPeer(config: TrainConfig, classes: number, textDim: number): { ms: number; version: string } | { reason: string } {
+  const torch = torchAvailable();
+  if (!torch.ok) return { reason: torch.reason };
+  const script = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'torch_train.py');
+  const args = [
+    script, '--patch', String(config.patch), '--cubes', String(config.cubes), '--filters', String(config.nFilters),
+    '--classes', String(classes), '--labeled', String(config.labeledBatch), '--unlabeled', String(config.unlabeledBatch),
+    '--text-dim', String(textDim), '--contrast-samples', String(config.contrastSamples), '--iters', '3', '--warmup', '1', '--threads', '2',
+    ...(config.text ? [] : ['--no-text']), ...(config.contrast ? [] : ['--no-contrast']),
+  ];
+  try {
+    const out = execFileSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const row = JSON.parse(out.trim().split('\n').pop()!) as { ms_per_iter: number; torch: string };
+    return { ms: row.ms_per_iter, version: row.torch };
+  } catch (error) {
+    return { reason: `bench/torch_train.py failed: ${String((error as { stderr?: string }).stderr ?? error).slice(0, 300)}` };
+  }
+}
+
+async function trainIteration(): Promise<BenchRow[]> {
+  const config = benchConfig();
+  const data = prepareTrainingData(config, (line) => process.stderr.write(`${line}\n`));
+  const text = loadTextRows(config, data.dataset);
+  manualSeed(config.seed);
+  const student = new TakNet(networkConfig(config, data, text.dim));
+  const teacher = new TakNet(networkConfig(config, data, text.dim));
+  const optimizer = new Sgd(student.namedParameters(), { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, nesterov: config.nesterov });
+  const ctx = { config, student, teacher, textRows: text.rows, optimizer, distribution: new ClassDistribution(data.classes), classes: data.classes };
+  const sampler = await PatchSampler.open(
+    { labeled: data.labeled, unlabeled: data.unlabeled, dataset: data.dataset, preprocess: data.preprocess, cacheDir: data.cacheDir },
+    { patch: config.patch, labeledPerBatch: config.labeledBatch, unlabeledPerBatch: config.unlabeledBatch, seed: config.seed },
+  );
+  const shape = `${config.labeledBatch}+${config.unlabeledBatch} × ${config.patch}³, ${config.nFilters} filters, ${data.classes} classes`;
+  const name = `TAK training iteration, ${config.preset} preset (${shape})`;
+  let iteration = 0;
+  const step = async () => {
+    await takStep(ctx, await sampler.next(), iteration, 1000);
+    iteration++;
+  };
+  try {
+    const e = engine();
+    await step(); // compiles every pipeline outside the measured window
+    e.resetPeakBytes();
+    const before = await e.profileTotals();
+    const started = performance.now();
+    const startIteration = iteration;
+    const seconds = await timeAsync(name, step, { maxTime: 1, minSamples: 3 });
+    const wallMs = (performance.now() - started) / (iteration - startIteration);
+    const after = await e.profileTotals();
+    const row: BenchRow = {
+      name, adapter: adapterName(), metric: 'time per iteration', value: seconds * 1e3, unit: 'ms',
+      dispatchesPerIter: 0, peakGpuMB: e.stats().peakBytes / 2 ** 20,
+    };
+    const d0 = e.stats().dispatches;
+    await step();
+    row.dispatchesPerIter = e.stats().dispatches - d0;
+    if (before && after) Object.assign(row, phaseShares(before, after, wallMs), { profiled: 'yes (timestamps add per-dispatch passes)' });
+    else row.phases = 'run with TAK_WGPU_PROFILE=1 for the phase split';
+    const peer = torchPeer(config, data.classes, text.dim);
+    if ('ms' in peer) Object.assign(row, { torchCpuMs: peer.ms, torch: peer.version, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
+    else row.torch = peer.reason;
+    return [row];
+  } catch (error) {
+    const message = (error as Error).message;
+    if (!/maxStorageBufferBindingSize/.test(message)) throw error;
+    return [{ name, adapter: adapterName(), metric: 'time per iteration', value: Number.NaN, unit: 'ms', refused: message.slice(0, 240) }];
+  } finally {
+    await sampler.close();
+  }
+}
+
+export const trainSuites: BenchSuite[] = [{ name: 'train', run: trainIteration }];

@@ -8,8 +8,9 @@
 // 3. Otherwise it says what to install and exits with status 1.
 //
 // Usage: node tools/setup-gpu.mjs [--test-data]
-//   --test-data  also install the Debian packages whose files the test suite reads (ONNX golden
-//                operator tests, real NIfTI volumes); without them those tests skip with a message.
+//   --test-data  also install the Debian packages the test suite reads from or checks against (ONNX
+//                golden operator tests, real NIfTI volumes, nibabel, PyTorch, Chromium); without
+//                them those tests skip with a message.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const withTestData = process.argv.includes('--test-data');
-const TEST_PACKAGES = ['libonnx-testdata', 'python3-nibabel', 'insighttoolkit5-examples', 'mricron-data'];
+// ONNX golden operator data, NIfTI volumes and nibabel (reference reader), PyTorch (state_dict
+// import and numerics cross-checks), Chromium (the training report renders headless).
+const TEST_PACKAGES = ['libonnx-testdata', 'python3-nibabel', 'insighttoolkit5-examples', 'mricron-data', 'python3-torch', 'chromium'];
 const say = (message) => process.stdout.write(`setup-gpu: ${message}\n`);
 
 function fail(message) {

@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { readNifti } from '../../src/data/nifti-read.js';
 
 // End to end through the CLI at a tiny size: an uninterrupted run, and a run killed with SIGKILL
 // after its second checkpoint and resumed, must log the same losses for every iteration.
@@ -58,4 +59,54 @@ describe('kill -9 and --resume', () => {
     const resumed = losses(killed);
     expect([...resumed.entries()].sort((x, y) => x[0] - y[0])).toEqual([...reference.entries()].sort((x, y) => x[0] - y[0]));
   }, 1_800_000);
+
+  // The finished run above serves the two output checks below.
+  const straight = join(root, 'straight');
+  const finished = () => existsSync(join(straight, 'report.html'));
+
+  it.skipIf(!built)('predict writes label maps with the input geometry (nibabel agrees when present)', () => {
+    if (!finished()) return expect.fail('the uninterrupted run did not finish');
+    const phantom = join(root, 'cache', readdirSync(join(root, 'cache')).find((d) => d.startsWith('phantom-'))!);
+    const input = join(root, 'predict-in');
+    mkdirSync(input, { recursive: true });
+    const image = readdirSync(join(phantom, 'imagesTr')).sort()[0]!;
+    copyFileSync(join(phantom, 'imagesTr', image), join(input, image));
+    const checkpoints = join(straight, 'checkpoints');
+    const last = readdirSync(checkpoints).filter((d) => d.startsWith('iter-')).sort().pop()!;
+    const output = join(root, 'predict-out');
+    const run = spawnSync(process.execPath, [cli, 'predict', '-i', input, '-o', output, '--ckpt', join(checkpoints, last, 'student.safetensors')], { env, encoding: 'utf8', timeout: 600_000 });
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    const written = join(output, image.replace(/\.nii(\.gz)?$/, '.nii.gz'));
+    const source = readNifti(join(input, image));
+    const predicted = readNifti(written);
+    expect(predicted.shape).toEqual(source.shape);
+    predicted.affine.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(source.affine[i]![j]!, 5)));
+    expect(predicted.datatype).toBe('uint8');
+    const python = spawnSync('/usr/bin/python3', ['-c', [
+      'import sys, nibabel as nib, numpy as np',
+      'a, b = nib.load(sys.argv[1]), nib.load(sys.argv[2])',
+      'assert a.shape == b.shape, (a.shape, b.shape)',
+      'assert np.allclose(a.affine, b.affine, atol=1e-5), (a.affine, b.affine)',
+      'assert b.get_data_dtype() == np.uint8, b.get_data_dtype()',
+      'v = np.unique(np.asarray(b.dataobj)); assert v.min() >= 0 and v.max() <= 15, v',
+      'print("nibabel ok")',
+    ].join('\n'), join(input, image), written], { encoding: 'utf8' });
+    if (python.error || /No module named/.test(python.stderr)) console.warn('nibabel check skipped: apt-get install python3-nibabel to run it');
+    else expect(python.stdout + python.stderr).toContain('nibabel ok');
+  }, 900_000);
+
+  const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+  it.skipIf(!built || !chromium)('report.html renders offline in headless Chromium', () => {
+    if (!finished()) return expect.fail('the uninterrupted run did not finish');
+    const html = readFileSync(join(straight, 'report.html'), 'utf8');
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="https?:/);
+    const shot = join(root, 'report.png');
+    const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--window-size=1200,2400'];
+    const dom = spawnSync(chromium!, [...args, '--dump-dom', `file://${join(straight, 'report.html')}`], { encoding: 'utf8', timeout: 120_000 });
+    expect(dom.status, dom.stderr).toBe(0);
+    expect(dom.stdout).toMatch(/mean over organs|Dice/);
+    const png = spawnSync(chromium!, [...args, `--screenshot=${shot}`, `file://${join(straight, 'report.html')}`], { encoding: 'utf8', timeout: 120_000 });
+    expect(png.status, png.stderr).toBe(0);
+    expect(statSync(shot).size).toBeGreaterThan(20_000);
+  }, 300_000);
 });

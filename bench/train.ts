@@ -102,9 +102,8 @@ async function trainIteration(): Promise<BenchRow[]> {
     e.resetPeakBytes();
     const before = await e.profileTotals();
     const started = performance.now();
-    const startIteration = iteration;
     const seconds = await timeAsync(name, step, { maxTime: 1, minSamples: 3 });
-    const wallMs = (performance.now() - started) / (iteration - startIteration);
+    const wallMs = performance.now() - started; // all steps timeAsync ran, warm-ups included
     const after = await e.profileTotals();
     const row: BenchRow = {
       name, adapter: adapterName(), metric: 'time per iteration', value: seconds * 1e3, unit: 'ms',
@@ -115,7 +114,8 @@ async function trainIteration(): Promise<BenchRow[]> {
     row.dispatchesPerIter = e.stats().dispatches - d0;
     if (before && after) Object.assign(row, phaseShares(before, after, wallMs), { profiled: 'yes (timestamps add per-dispatch passes)' });
     else row.phases = 'run with TAK_WGPU_PROFILE=1 for the phase split';
-    const peer = torchPeer(config, data.classes, text.dim);
+    // The PyTorch peer runs at the cpu preset's shapes only (paper shapes take minutes per step there).
+    const peer = config.preset === 'cpu' ? torchPeer(config, data.classes, text.dim) : { reason: 'PyTorch peer runs at the cpu preset only' };
     if ('ms' in peer) Object.assign(row, { torchCpuMs: peer.ms, torch: peer.version, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
     else row.torch = peer.reason;
     return [row];

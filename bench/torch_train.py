@@ -111,7 +111,7 @@ def reexec_with_huge_pages():
         pass  # carry on without huge pages
 
 
-if '--system-malloc' in sys.argv:
+if __name__ != '__main__' or '--system-malloc' in sys.argv:  # imported (tests): leave the process alone
     MALLOC_TUNED = False
 else:
     reexec_with_huge_pages()

@@ -35,10 +35,9 @@ const PHASES: [string, RegExp][] = [
 ];
 
 function benchConfig(): TrainConfig {
-  const which = process.env.TAK_WGPU_BENCH_TRAIN ?? 'cpu';
-  const config = resolveConfig(which, undefined, {});
-  // Every term active from the first timed step (the trainer ramps them in).
-  return { ...config, blendFromIter: 0, contrastStartEpoch: -1 };
+  const config = resolveConfig(process.env.TAK_WGPU_BENCH_TRAIN ?? 'cpu', undefined, {});
+  // Blending from the first timed step; the steps run as the last epoch, so contrast is on too.
+  return { ...config, blendFromIter: 0 };
 }
 
 function phaseShares(before: Map<string, { ns: number }>, after: Map<string, { ns: number }>, wallMs: number): Record<string, number> {
@@ -57,7 +56,7 @@ function phaseShares(before: Map<string, { ns: number }>, after: Map<string, { n
   return shares;
 }
 
-function torchPeer(config: TrainConfig, classes: number, textDim: number): { ms: number; version: string } | { reason: string } {
+function torchPeer(config: TrainConfig, classes: number, textDim: number): { ms: number; version: string; busy: number } | { reason: string } {
   const torch = torchAvailable();
   if (!torch.ok) return { reason: torch.reason };
   const script = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'torch_train.py');
@@ -69,8 +68,8 @@ function torchPeer(config: TrainConfig, classes: number, textDim: number): { ms:
   ];
   try {
     const out = execFileSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const row = JSON.parse(out.trim().split('\n').pop()!) as { ms_per_iter: number; torch: string };
-    return { ms: row.ms_per_iter, version: row.torch };
+    const row = JSON.parse(out.trim().split('\n').pop()!) as { ms_per_iter: number; torch: string; others_share: number };
+    return { ms: row.ms_per_iter, version: row.torch, busy: row.others_share };
   } catch (error) {
     return { reason: `bench/torch_train.py failed: ${String((error as { stderr?: string }).stderr ?? error).slice(0, 300)}` };
   }
@@ -93,7 +92,7 @@ async function trainIteration(): Promise<BenchRow[]> {
   const name = `TAK training iteration, ${config.preset} preset (${shape})`;
   let iteration = 0;
   const step = async () => {
-    await takStep(ctx, await sampler.next(), iteration, 1000);
+    await takStep(ctx, await sampler.next(), iteration, config.maxEpoch);
     iteration++;
   };
   try {
@@ -105,18 +104,18 @@ async function trainIteration(): Promise<BenchRow[]> {
     const seconds = await timeAsync(name, step, { maxTime: 1, minSamples: 3 });
     const wallMs = performance.now() - started; // all steps timeAsync ran, warm-ups included
     const after = await e.profileTotals();
-    const row: BenchRow = {
-      name, adapter: adapterName(), metric: 'time per iteration', value: seconds * 1e3, unit: 'ms',
-      dispatchesPerIter: 0, peakGpuMB: e.stats().peakBytes / 2 ** 20,
-    };
+    const peakGpuMB = e.stats().peakBytes / 2 ** 20;
     const d0 = e.stats().dispatches;
     await step();
-    row.dispatchesPerIter = e.stats().dispatches - d0;
+    const row: BenchRow = {
+      name, adapter: adapterName(), metric: 'time per iteration', value: seconds * 1e3, unit: 'ms',
+      dispatchesPerIter: e.stats().dispatches - d0, peakGpuMB,
+    };
     if (before && after) Object.assign(row, phaseShares(before, after, wallMs), { profiled: 'yes (timestamps add per-dispatch passes)' });
     else row.phases = 'run with TAK_WGPU_PROFILE=1 for the phase split';
     // The PyTorch peer runs at the cpu preset's shapes only (paper shapes take minutes per step there).
     const peer = config.preset === 'cpu' ? torchPeer(config, data.classes, text.dim) : { reason: 'PyTorch peer runs at the cpu preset only' };
-    if ('ms' in peer) Object.assign(row, { torchCpuMs: peer.ms, torch: peer.version, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
+    if ('ms' in peer) Object.assign(row, { torchCpuMs: peer.ms, torch: peer.version, torchBusy: peer.busy, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
     else row.torch = peer.reason;
     return [row];
   } catch (error) {

@@ -69,8 +69,7 @@ export class Profiler {
   }
 
   async table(): Promise<string> {
-    await Promise.all(this.reads);
-    const rows = [...this.totals.entries()].sort((a, b) => b[1].ns - a[1].ns);
+    const rows = [...(await this.totalsByKernel())].sort((a, b) => b[1].ns - a[1].ns);
     const total = rows.reduce((s, [, v]) => s + v.ns, 0) || 1;
     const lines = ['kernel'.padEnd(60) + 'calls'.padStart(8) + 'total ms'.padStart(12) + 'mean µs'.padStart(12) + 'share'.padStart(8)];
     for (const [key, { ns, calls }] of rows) {

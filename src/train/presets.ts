@@ -8,10 +8,11 @@ import { PAPER, registerPreset, type TrainConfig } from './config.js';
  * unlabelled patch per iteration, 72 iterations whose ramps (λ_u, entropy threshold, contrast
  * start, blending) are compressed to fit. Its learning rate is 0.1, not the paper's 0.01: with
  * PyTorch's default init the class-balanced GA losses first push every voxel to foreground and a
- * 0.01 run does not get past that in 72 iterations (measured: validation Dice 0.02 after 32).
+ * 0.01 run does not get past that in this budget (measured: validation mean organ Dice 0.02 %
+ * after 32 iterations).
  * It shows that the whole pipeline runs; it cannot show the paper's numbers. At this budget the
  * plain head (--no-text) learns the large organs while the text-driven head, whose logits span
- * ~0.02 at init and whose classes start nearly identical, does not yet (README).
+ * ~0.015 at init and whose classes start nearly identical, does not yet (README).
  */
 export const CPU: TrainConfig = {
   ...PAPER,

@@ -5,13 +5,12 @@
 //   0 STATS   partial[row, chunk] = (Σ (x − K), Σ (x − K)², K if chunk 0 else 0, 0) with the row
 //             shift K = x[row, 0] (shifted sums keep fp32 variance accurate; the host sums the
 //             chunks in order).
-//   1 COMBINE per group g: Chan's parallel combination of its rows' (count, mean, M2), read from
-//             the summed partials, → (mean, biased var). Group g holds rows g·group_step + j·row_step, j < rows_per_group
-//             (instance: 1 row; group norm: C/G consecutive rows; batch norm: rows c + j·C).
-//   2 APPLY   y = (x − μ)·a + b (+ ReLU) with coefficients c[row'] = (μ, a, b, 0),
+//   (kernels/norm_coef.wgsl turns the chunk-summed partials into the coefficients.)
+//   2 APPLY   y = (x − μ)·a + b (+ ReLU) with coefficients c[row'] = (μ, a, b, ·),
 //             row' = row % coef_rows. Centring first keeps fp32 exact where x·a + (b − μ·a)
 //             would cancel (data far from zero).
-//   3 SUMS    partial[row, chunk] = (Σ g, Σ g·x̂, 0, 0) with x̂ = (x − μ)·rstd, c = (μ, rstd, ·, ·)
+//   3 SUMS    partial[row, chunk] = (Σ g, Σ g·x̂, 0, 0) with x̂ = (x − μ)·rstd, c = (μ, ·, ·, rstd)
+//             (the forward coefficients)
 //             and g = dy (· [y > 0] when RELU).
 //   4 GRAD    dx = p·g + q·(x − μ) + s with c = (μ, p, q, s).
 // Rows are dispatched along y (+ z·65535 for many rows), chunks along x: no per-element division.
@@ -25,17 +24,13 @@ struct Params {
   chunk: u32,          // elements per workgroup (multiple of 32)
   chunks: u32,         // chunks per row
   coef_rows: u32,
-  groups: u32,
-  rows_per_group: u32,
-  group_step: u32,
-  row_step: u32,
   row_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x4: array<vec4f>;   // x (STATS, COMBINE, APPLY) or dy
+@group(0) @binding(1) var<storage, read> x4: array<vec4f>;   // x (STATS, APPLY) or dy
 @group(0) @binding(2) var<storage, read> x1: array<f32>;     // the same buffer as x4
-@group(0) @binding(3) var<storage, read> u4: array<vec4f>;   // x (SUMS, GRAD); summed partials (COMBINE)
+@group(0) @binding(3) var<storage, read> u4: array<vec4f>;   // x (SUMS, GRAD)
 @group(0) @binding(4) var<storage, read> u1: array<f32>;     // the same buffer as u4
 @group(0) @binding(5) var<storage, read> m4: array<vec4f>;   // y, for the ReLU mask of g
 @group(0) @binding(6) var<storage, read> m1: array<f32>;     // the same buffer as m4
@@ -87,7 +82,7 @@ fn chunk_sums(row: u32, chunk: u32, lane: u32) -> vec2f {
   } else {
     let k = coef(row);
     let mean = k.x;
-    let rstd = k.y;
+    let rstd = k.w;
     if (VEC) {
       var s1 = vec4f(0.0);
       var s2 = vec4f(0.0);
@@ -106,28 +101,6 @@ fn chunk_sums(row: u32, chunk: u32, lane: u32) -> vec2f {
     }
   }
   return subgroupAdd(s);
-}
-
-// Chan et al.: combine the (count, mean, M2) of a group's rows.
-fn combine(g: u32) {
-  var n = 0.0;
-  var mean = 0.0;
-  var m2 = 0.0;
-  let rn = f32(p.r);
-  for (var j = 0u; j < p.rows_per_group; j++) {
-    let row = g * p.group_step + j * p.row_step;
-    let s1 = u1[4u * row];
-    let s2 = u1[4u * row + 1u];
-    let row_mean = u1[4u * row + 2u] + s1 / rn;
-    let row_m2 = max(s2 - s1 * s1 / rn, 0.0);
-    let total = n + rn;
-    let delta = row_mean - mean;
-    mean += delta * rn / total;
-    m2 += row_m2 + delta * delta * n * rn / total;
-    n = total;
-  }
-  out1[2u * g] = mean;
-  out1[2u * g + 1u] = m2 / n;
 }
 
 fn elementwise(row: u32, chunk: u32, lane: u32) {
@@ -163,11 +136,6 @@ fn elementwise(row: u32, chunk: u32, lane: u32) {
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
-  if (MODE == 1u) {
-    let g = (wid.x + wid.y * 65535u) * 8u + lane;
-    if (g < p.groups) { combine(g); }
-    return;
-  }
   let row = wid.y + wid.z * 65535u;
   if (row >= p.rows) { return; }
   if (MODE == 0u || MODE == 3u) {

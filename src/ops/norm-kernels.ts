@@ -1,5 +1,6 @@
 import { engine, type BufferRef } from '../gpu/engine.js';
 import { Tensor, keep } from '../tensor/tensor.js';
+import { ones, zeros } from '../tensor/create.js';
 import { outerRuns, runBinding } from './chunks.js';
 import { sum } from './reduce.js';
 import { reshape, slice } from './shape.js';
@@ -12,7 +13,6 @@ import { reshape, slice } from './shape.js';
 
 const enum Mode {
   Stats = 0,
-  Combine = 1,
   Apply = 2,
   Sums = 3,
   Grad = 4,
@@ -74,8 +74,7 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
         out4: vecOut ? outRef : unused(true), out1: vecOut ? unused(true) : outRef,
       },
       {
-        rows: run.count, r, chunk, chunks, coef_rows: layout.coefRows, groups: 0, rows_per_group: 0, group_step: 0, row_step: 0,
-        row_offset: run.start,
+        rows: run.count, r, chunk, chunks, coef_rows: layout.coefRows, row_offset: run.start,
       },
       [chunks, yz[0]!, yz[1]!],
     );
@@ -99,27 +98,64 @@ export interface Grouping {
   rowStep: number;
 }
 
-/** (mean, biased variance) [groups, 2] of x's rows grouped by `grouping`. */
-export function groupStats(x: Tensor, layout: RowLayout, grouping: Grouping): Tensor {
-  const sums = rowSums(Mode.Stats, layout, { x }, false);
-  const stats = Tensor.empty([grouping.groups, 2]);
+/** The affine parameters of a norm, per channel (absent: γ = 1, β = 0). */
+export interface Affine {
+  weight: Tensor | null;
+  bias: Tensor | null;
+}
+
+/**
+ * One dispatch of kernels/norm_coef.wgsl: per statistics group, summed row partials → coefficient
+ * rows (and, when `stats` is given, (μ, σ²) per group).
+ */
+function coefDispatch(
+  mode: 0 | 1, sums: Tensor, forward: Tensor | null, layout: RowLayout, grouping: Grouping, affine: Affine, eps: number, stats: Tensor | null,
+): Tensor {
+  const coef = Tensor.empty([layout.coefRows, 4]);
+  const perRow = layout.coefRows === layout.rows;
+  const hasAffine = Boolean(affine.weight || affine.bias);
   const e = engine();
-  const kernel = e.kernel({ file: 'norm', constants: { MODE: Mode.Combine, VEC: true, RELU: false } });
-  const workgroups = Math.ceil(grouping.groups / 8);
+  const kernel = e.kernel({ file: 'norm_coef', constants: { MODE: mode, AFFINE: hasAffine, PER_ROW: perRow, STATS: Boolean(stats) } });
+  const channels = perRow ? (affine.weight ?? affine.bias)?.shape[0] ?? 1 : layout.coefRows;
+  // Affine with only one of γ, β: the missing one is materialised (1 or 0) so the kernel reads both.
+  const gamma = hasAffine ? affine.weight ?? ones([channels]) : null;
+  const beta = hasAffine ? affine.bias ?? (mode === 1 ? gamma : zeros([channels])) : null; // the backward reads no β
+  const workgroups = Math.ceil(grouping.groups / 64);
   e.dispatch(
     kernel,
     {
-      x4: unused(false), x1: unused(false), u4: sums.binding, u1: sums.binding, m4: unused(false), m1: unused(false), c: unused(false),
-      out4: unused(true), out1: stats.binding,
+      s: sums.binding, f: forward ? forward.binding : unused(false), gamma: gamma ? gamma.binding : unused(false), beta: beta ? beta.binding : unused(false),
+      c: coef.binding, stats: stats ? stats.binding : unused(true),
     },
     {
-      rows: layout.rows, r: layout.r, chunk: 0, chunks: 0, coef_rows: 1, groups: grouping.groups, rows_per_group: grouping.rowsPerGroup,
-      group_step: grouping.groupStep, row_step: grouping.rowStep, row_offset: 0,
+      groups: grouping.groups, rows_per_group: grouping.rowsPerGroup, group_step: grouping.groupStep, row_step: grouping.rowStep,
+      channels, r: layout.r, eps, group_size: grouping.rowsPerGroup * layout.r,
     },
     [Math.min(workgroups, 65535), Math.ceil(workgroups / 65535)],
   );
+  if (gamma && gamma !== affine.weight) gamma.dispose();
+  if (beta && beta !== affine.bias && beta !== gamma) beta.dispose();
+  return coef;
+}
+
+/**
+ * Statistics of x's rows grouped by `grouping` → forward coefficients [coefRows, 4] =
+ * (μ, rstd·γ, β, rstd) for applyRows (and gradSums/gradCoefficients in the backward); `stats`
+ * [groups, 2], when given, receives (μ, biased σ²).
+ */
+export function normCoefficients(x: Tensor, layout: RowLayout, grouping: Grouping, affine: Affine, eps: number, stats: Tensor | null = null): Tensor {
+  const sums = rowSums(Mode.Stats, layout, { x }, false);
+  const coef = coefDispatch(0, sums, null, layout, grouping, affine, eps, stats);
   sums.dispose();
-  return stats;
+  return coef;
+}
+
+/**
+ * The training-mode VJP coefficients (μ, p, q, s) for gradApply from the summed (Σ g, Σ g·x̂)
+ * [rows, 4] of gradSums and the forward coefficients.
+ */
+export function gradCoefficients(sums: Tensor, forward: Tensor, layout: RowLayout, grouping: Grouping, affine: Affine): Tensor {
+  return coefDispatch(1, sums, forward, layout, grouping, { weight: affine.weight, bias: null }, 0, null);
 }
 
 /** y = (x − μ)·a + b per row' (coef [coefRows, 4] = (μ, a, b, 0)), optionally ReLU. */
@@ -129,12 +165,9 @@ export function applyRows(x: Tensor, layout: RowLayout, coef: Tensor, relu: bool
   return y;
 }
 
-/** (Σ g, Σ g·x̂) [rows, 2] with x̂ = (x − μ)·rstd, coef = (μ, rstd, ·, ·), g = dy·[y > 0] if relu. */
+/** (Σ g, Σ g·x̂, 0, 0) [rows, 4] with x̂ = (x − μ)·rstd, coef = (μ, ·, ·, rstd), g = dy·[y > 0] if relu. */
 export function gradSums(dy: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, coef: Tensor): Tensor {
-  const sums = rowSums(Mode.Sums, layout, { x: dy, u: x, m: y, coef }, Boolean(y));
-  const out = slice(sums, [null, [0, 2]]);
-  sums.dispose();
-  return out;
+  return rowSums(Mode.Sums, layout, { x: dy, u: x, m: y, coef }, Boolean(y));
 }
 
 /** dx = p·g + q·(x − μ) + s per row' (coef = (μ, p, q, s)), g = dy·[y > 0] if y is given. */
@@ -144,7 +177,7 @@ export function gradApply(dy: Tensor, x: Tensor, y: Tensor | null, layout: RowLa
   return dx;
 }
 
-/** Columns of a [rows, 2] statistics tensor as [rows] tensors. */
+/** The first two columns of a [rows, 2 or 4] statistics tensor as [rows] tensors. */
 export function columns(t: Tensor): [Tensor, Tensor] {
   const a = slice(t, [null, [0, 1]]);
   const b = slice(t, [null, [1, 2]]);

@@ -2,11 +2,11 @@ import { engine } from '../gpu/engine.js';
 import { Tensor, numel, scope } from '../tensor/tensor.js';
 import { fromArray, ones, randn, zeros } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
-import { add, affine, mul, reciprocal, sqrt } from './elementwise.js';
+import { add, affine as affine_, mul, reciprocal, sqrt } from './elementwise.js';
 import { defineOp, type GradcheckCase } from './registry.js';
 import { sum } from './reduce.js';
-import { expand, reshape, stack } from './shape.js';
-import { applyRows, columns, gradApply, gradSums, groupStats, type Grouping, type RowLayout } from './norm-kernels.js';
+import { concat, reshape, slice, stack } from './shape.js';
+import { applyRows, columns, gradApply, gradCoefficients, gradSums, normCoefficients, type Affine, type Grouping, type RowLayout } from './norm-kernels.js';
 
 /**
  * Instance, group and batch normalisation with PyTorch's semantics (biased variance for
@@ -47,68 +47,29 @@ function checkChannelParam(t: Tensor | null | undefined, channels: number, what:
   }
 }
 
-/** A per-channel [C] tensor broadcast over [rows / C, C] and flattened to [rows]. */
-function perRow(channel: Tensor, rows: number): Tensor {
-  const c = channel.shape[0]!;
-  return reshape(expand(reshape(channel, [1, c]), [rows / c, c]), [rows]);
-}
-
-/** Per-group values [N·G] repeated over the C/G channels of each group → [N·C]. */
-function groupToRows(v: Tensor, groups: number, perGroup: number): Tensor {
-  return reshape(expand(reshape(v, [groups, 1]), [groups, perGroup]), [groups * perGroup]);
-}
-
-/** Per-row' coefficient vectors [rows', 4] for kernels/norm.wgsl (missing ones are zero). */
-function coefficients(...columns: Tensor[]): Tensor {
-  const all = [...columns];
-  while (all.length < 4) all.push(zeros(columns[0]!.shape));
-  return stack(all, 1);
-}
-
-interface Normalized {
-  out: Tensor;
-  /** Per coefficient-row mean and rstd of the statistics used. */
-  mean: Tensor;
-  rstd: Tensor;
-}
-
-/** y = (x − mean)·(rstd·γ) + β (+ ReLU) with per-row' mean/rstd/γ/β [coefRows]. */
-function normalize(x: Tensor, layout: RowLayout, mean: Tensor, rstd: Tensor, gamma: Tensor | null, beta: Tensor | null, relu: boolean): Tensor {
-  const coef = scope(() => coefficients(mean, gamma ? mul(rstd, gamma) : rstd, beta ?? zeros(mean.shape)));
-  const y = applyRows(x, layout, coef, relu);
-  coef.dispose();
-  return y;
+/** Coefficient rows (μ, rstd·γ, β, rstd) from given statistics (batch norm's running ones). */
+function coefficients(mean: Tensor, rstd: Tensor, { weight, bias }: Affine): Tensor {
+  return scope(() => stack([mean, weight ? mul(rstd, weight) : rstd, bias ?? zeros(mean.shape), rstd], 1));
 }
 
 /**
- * The training-mode VJP for statistics taken over groups of rows. `toRows` maps per-group
- * [groups] values to per-coefficient-row values, `rowsToChannels` sums [rows] to [C] and
- * `rowsToGroups` sums per-row values to groups.
+ * The training-mode VJP with the forward coefficients `coef` of statistics grouped by `grouping`:
+ * dx from kernels/norm_coef.wgsl's backward coefficients, dγ_c = Σ g·x̂ and dβ_c = Σ g per channel.
  */
 function trainingVjp(
-  g: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, st: Normalized, gamma: Tensor | null, channels: number, groupSize: number,
-  rowsToGroups: (v: Tensor) => Tensor, toCoefRows: (v: Tensor) => Tensor,
-): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
-  const sums = gradSums(g, x, y, layout, coefficients(st.mean, st.rstd));
+  g: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, grouping: Grouping, coef: Tensor, affine: Affine, channels: number,
+): { dx: Tensor; dgamma: Tensor | null; dbeta: Tensor | null } {
+  const sums = gradSums(g, x, y, layout, coef);
+  const dx = gradApply(g, x, y, layout, gradCoefficients(sums, coef, layout, grouping, affine));
+  if (!affine.weight && !affine.bias) return { dx, dgamma: null, dbeta: null };
   const [sg, sgx] = columns(sums);
   const byChannel = (v: Tensor) => sum(reshape(v, [layout.rows / channels, channels]), 0);
-  const dbeta = byChannel(sg);
-  const dgamma = byChannel(sgx);
-  const gammaRows = gamma ? perRow(gamma, layout.rows) : ones([layout.rows]);
-  // Group means of γ·g and γ·g·x̂, brought to the coefficient rows.
-  const a = toCoefRows(affine(rowsToGroups(mul(gammaRows, sg)), 1 / groupSize));
-  const b = toCoefRows(affine(rowsToGroups(mul(gammaRows, sgx)), 1 / groupSize));
-  const gammaCoef = gamma ? (layout.coefRows === channels ? gamma : perRow(gamma, layout.coefRows)) : ones([layout.coefRows]);
-  const rstd2 = mul(st.rstd, st.rstd);
-  const p = mul(st.rstd, gammaCoef);
-  const q = affine(mul(rstd2, b), -1);
-  const s = affine(mul(st.rstd, a), -1);
-  const dx = gradApply(g, x, y, layout, coefficients(st.mean, p, q, s));
-  return { dx, dgamma, dbeta };
+  return { dx, dgamma: affine.weight ? byChannel(sgx) : null, dbeta: affine.bias ? byChannel(sg) : null };
 }
 
-function rstdOf(variance: Tensor, eps: number): Tensor {
-  return reciprocal(sqrt(affine(variance, 1, eps)));
+/** The op's gradients in its input order: x, then γ and β when given. */
+function gradients(x: Tensor, affine: Affine, r: { dx: Tensor; dgamma: Tensor | null; dbeta: Tensor | null }): (Tensor | null)[] {
+  return [x.requiresGrad ? r.dx : null, ...(affine.weight ? [r.dgamma] : []), ...(affine.bias ? [r.dbeta] : [])];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,28 +87,15 @@ function groupNormImpl(x: Tensor, groups: number, options: NormOptions, op: stri
   const perGroup = c / groups;
   const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: n * c };
   const grouping: Grouping = { groups: n * groups, rowsPerGroup: perGroup, groupStep: perGroup, rowStep: 1 };
-  const st = scope(() => {
-    const [mean, variance] = columns(groupStats(x, layout, grouping));
-    return { mean: groupToRows(mean, n * groups, perGroup), rstd: groupToRows(rstdOf(variance, eps), n * groups, perGroup) };
-  });
-  const gammaRows = weight ? perRow(weight, n * c) : null;
-  const betaRows = bias ? perRow(bias, n * c) : null;
-  const out = normalize(x, layout, st.mean, st.rstd, gammaRows, betaRows, relu);
-  gammaRows?.dispose();
-  betaRows?.dispose();
-  const saved = [st.mean, st.rstd, ...(relu ? [Tensor.view(out, out.shape)] : [])];
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const affine: Affine = { weight, bias };
+  const coef = normCoefficients(x, layout, grouping, affine, eps);
+  const out = applyRows(x, layout, coef, relu);
+  const saved = [coef, ...(relu ? [Tensor.view(out, out.shape)] : [])];
   return {
     out,
-    inputs,
+    inputs: [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])],
     saved,
-    vjp: (g: Tensor) => {
-      const y = relu ? saved[2]! : null;
-      const rowsToGroups = (v: Tensor) => sum(reshape(v, [n * groups, perGroup]), 1);
-      const toRows = (v: Tensor) => groupToRows(v, n * groups, perGroup);
-      const r = trainingVjp(g, x, y, layout, { out, mean: st.mean, rstd: st.rstd }, weight, c, perGroup * layout.r, rowsToGroups, toRows);
-      return [x.requiresGrad ? r.dx : null, ...(weight ? [r.dgamma] : []), ...(bias ? [r.dbeta] : [])];
-    },
+    vjp: (g: Tensor) => gradients(x, affine, trainingVjp(g, x, relu ? saved[1]! : null, layout, grouping, coef, affine, c)),
   };
 }
 
@@ -214,45 +162,44 @@ export const batchNorm: BatchNorm = defineOp({
     checkChannelParam(runningMean, c, 'runningMean', 'batchNorm');
     checkChannelParam(runningVar, c, 'runningVar', 'batchNorm');
     const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: c };
+    const grouping: Grouping = { groups: c, rowsPerGroup: n, groupStep: 1, rowStep: c };
+    const affine: Affine = { weight, bias };
     const count = n * layout.r;
-    let st: { mean: Tensor; rstd: Tensor };
+    let coef: Tensor;
     if (training) {
       if (count < 2) throw new TakError(`batchNorm: expected more than 1 value per channel when training, got input ${show([...x.shape])}`);
-      st = scope(() => {
-        const [mean, variance] = columns(groupStats(x, layout, { groups: c, rowsPerGroup: n, groupStep: 1, rowStep: c }));
-        if (runningMean && runningVar) {
-          // PyTorch: running = (1 − momentum)·running + momentum·batch (unbiased variance).
+      const stats = runningMean && runningVar ? Tensor.empty([c, 2]) : null;
+      coef = normCoefficients(x, layout, grouping, affine, eps, stats);
+      if (stats) {
+        // PyTorch: running = (1 − momentum)·running + momentum·batch (unbiased variance).
+        scope(() => {
+          const [mean, variance] = columns(stats);
           const e = engine();
-          const m = add(affine(runningMean, 1 - momentum), affine(mean, momentum));
-          const v = add(affine(runningVar, 1 - momentum), affine(variance, (momentum * count) / (count - 1)));
-          e.copy(m.buffer, m.byteOffset, runningMean.buffer, runningMean.byteOffset, m.byteLength);
-          e.copy(v.buffer, v.byteOffset, runningVar.buffer, runningVar.byteOffset, v.byteLength);
-        }
-        return { mean, rstd: rstdOf(variance, eps) };
-      });
+          const m = add(affine_(runningMean!, 1 - momentum), affine_(mean, momentum));
+          const v = add(affine_(runningVar!, 1 - momentum), affine_(variance, (momentum * count) / (count - 1)));
+          e.copy(m.buffer, m.byteOffset, runningMean!.buffer, runningMean!.byteOffset, m.byteLength);
+          e.copy(v.buffer, v.byteOffset, runningVar!.buffer, runningVar!.byteOffset, v.byteLength);
+        });
+        stats.dispose();
+      }
     } else {
       if (!runningMean || !runningVar) throw new TakError('batchNorm: evaluation mode (training: false) needs runningMean and runningVar');
-      st = scope(() => ({ mean: Tensor.view(runningMean, [c]), rstd: rstdOf(runningVar, eps) }));
+      coef = scope(() => coefficients(Tensor.view(runningMean, [c]), reciprocal(sqrt(affine_(runningVar, 1, eps))), affine));
     }
-    const out = normalize(x, layout, st.mean, st.rstd, weight, bias, relu);
-    const saved = [st.mean, st.rstd, ...(relu ? [Tensor.view(out, out.shape)] : [])];
+    const out = applyRows(x, layout, coef, relu);
+    const saved = [coef, ...(relu ? [Tensor.view(out, out.shape)] : [])];
     return {
       out,
       inputs: [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])],
       saved,
       vjp: (g: Tensor) => {
-        const y = relu ? saved[2]! : null;
-        if (training) {
-          const rowsToGroups = (v: Tensor) => sum(reshape(v, [n, c]), 0);
-          const r = trainingVjp(g, x, y, layout, { out, mean: st.mean, rstd: st.rstd }, weight, c, count, rowsToGroups, (v) => v);
-          return [x.requiresGrad ? r.dx : null, ...(weight ? [r.dgamma] : []), ...(bias ? [r.dbeta] : [])];
-        }
-        // Running statistics are constants: y = scale·x + shift.
-        const [sg, sgx] = columns(gradSums(g, x, y, layout, coefficients(st.mean, st.rstd)));
+        const y = relu ? saved[1]! : null;
+        if (training) return gradients(x, affine, trainingVjp(g, x, y, layout, grouping, coef, affine, c));
+        // Running statistics are constants: y = (x − μ)·rstd·γ + β, so dx = rstd·γ·g (coef as is).
+        const [sg, sgx] = columns(gradSums(g, x, y, layout, coef));
         const byChannel = (v: Tensor) => sum(reshape(v, [n, c]), 0);
-        const scale = weight ? mul(st.rstd, weight) : st.rstd;
-        const dx = gradApply(g, x, y, layout, coefficients(st.mean, scale));
-        return [x.requiresGrad ? dx : null, ...(weight ? [byChannel(sgx)] : []), ...(bias ? [byChannel(sg)] : [])];
+        const dx = gradApply(g, x, y, layout, scope(() => concat([slice(coef, [null, [0, 2]]), zeros([c, 2])], 1)));
+        return gradients(x, affine, { dx, dgamma: weight ? byChannel(sgx) : null, dbeta: bias ? byChannel(sg) : null });
       },
     };
   },

@@ -18,6 +18,15 @@ export interface TakNetConfig {
   text: boolean;
   /** Width of the text embeddings (512 for BiomedCLIP and USE-lite). */
   textDim: number;
+  /**
+   * The controller's initialisation (default `pytorch`, upstream's). Its outputs are the weights
+   * and biases of three stacked 1×1×1 layers per class: under PyTorch's default init they are
+   * ~0.04 and dominated by the controller's bias, which is the same for every class, so the
+   * logits start within ~0.015 of each other and the decoder's gradients are ~1e-5. `kaiming`
+   * (He normal, zero bias) makes θ a function of the image and class inputs at a scale the
+   * three layers pass signal through (README, "What the cpu preset can and cannot show").
+   */
+  controllerInit?: 'pytorch' | 'kaiming';
 }
 
 /** Dynamic head parameters per class: W1 64, W2 64, W3 8, b1 8, b2 8, b3 1 (method-spec §6). */
@@ -160,7 +169,7 @@ export class TakNet extends Module {
     const toVision = linear('text_to_vision', 2 * e, e);
     const gap = (name: string, c: number) => this.child(name, new GlobalFeature(c, e));
     const gaps: [GlobalFeature, GlobalFeature, GlobalFeature] = [gap('Gap_64', 4 * f), gap('GAP_128', 8 * f), gap('GAP_256', 16 * f)];
-    const controller = this.child('controller', new Conv3d(2 * e, DYNAMIC_PARAMS, 1));
+    const controller = this.child('controller', new Conv3d(2 * e, DYNAMIC_PARAMS, 1, { init: config.controllerInit ?? 'pytorch' }));
     const preNorm = new GroupNorm(Math.min(16, f), f);
     const preConv = new Conv3d(f, 8, 1);
     this.child('precls_conv', new Sequential(preNorm, new ReLU(), preConv));

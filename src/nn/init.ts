@@ -1,4 +1,4 @@
-import { rand } from '../tensor/create.js';
+import { rand, randn } from '../tensor/create.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /**
@@ -11,6 +11,11 @@ import type { Tensor } from '../tensor/tensor.js';
 export function defaultUniform(shape: readonly number[], fanIn: number): Tensor {
   const bound = 1 / Math.sqrt(fanIn);
   return rand(shape, -bound, bound);
+}
+
+/** torch.nn.init.kaiming_normal_ defaults (a = 0, fan_in, leaky_relu → ReLU gain √2): N(0, 2/fan_in). */
+export function kaimingNormal(shape: readonly number[], fanIn: number): Tensor {
+  return randn(shape, 0, Math.sqrt(2 / fanIn));
 }
 
 export function fanIn(weightShape: readonly number[]): number {

@@ -3,7 +3,7 @@ import { add } from '../ops/elementwise.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { TakError } from '../util/errors.js';
 import * as F from './functional.js';
-import { defaultUniform, fanIn } from './init.js';
+import { defaultUniform, fanIn, kaimingNormal } from './init.js';
 import { Module, type Layer } from './module.js';
 
 /**
@@ -20,13 +20,15 @@ export class Conv3d extends Module implements Layer {
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernel: Triple,
-    readonly options: { stride?: Triple; padding?: Triple; bias?: boolean } = {},
+    readonly options: { stride?: Triple; padding?: Triple; bias?: boolean; init?: 'pytorch' | 'kaiming' } = {},
   ) {
     super();
     const k = typeof kernel === 'number' ? [kernel, kernel, kernel] : kernel;
     const shape = [outChannels, inChannels, ...k];
-    this.weight = this.param('weight', defaultUniform(shape, fanIn(shape)));
-    this.bias = options.bias === false ? null : this.param('bias', defaultUniform([outChannels], fanIn(shape)));
+    // `kaiming`: kaiming_normal_(weight) and a zero bias (nnU-Net's InitWeights_He, there with a = 0.01).
+    const kaiming = options.init === 'kaiming';
+    this.weight = this.param('weight', kaiming ? kaimingNormal(shape, fanIn(shape)) : defaultUniform(shape, fanIn(shape)));
+    this.bias = options.bias === false ? null : this.param('bias', kaiming ? zeros([outChannels]) : defaultUniform([outChannels], fanIn(shape)));
   }
   forward(x: Tensor): Tensor {
     return F.conv3d(x, this.weight, this.bias, { stride: this.options.stride ?? 1, padding: this.options.padding ?? 0 });

@@ -26,6 +26,12 @@ export interface TrainConfig {
   contrast: boolean;
   prompt: 'name' | 'position' | 'shape' | 'position+shape';
   encoder: string;
+  /**
+   * Initialisation of the controller (the conv that writes the dynamic heads' weights): `pytorch`
+   * (upstream: PyTorch's default U(±1/√fan_in) weights and bias) or `kaiming` (He normal weights,
+   * std √(2/fan_in), zero bias), src/models/tak-net.ts.
+   */
+  controllerInit: 'pytorch' | 'kaiming';
 
   // Batches and schedule (§2, §8).
   labeledBatch: number;
@@ -88,6 +94,7 @@ export const PAPER: TrainConfig = {
   contrast: true,
   prompt: 'position+shape',
   encoder: 'default',
+  controllerInit: 'pytorch',
   labeledBatch: 2,
   unlabeledBatch: 2,
   maxEpoch: 160,
@@ -132,6 +139,7 @@ export function registerPreset(config: TrainConfig): void {
 const ENUMS: Partial<Record<keyof TrainConfig, readonly string[]>> = {
   dataset: ['amos', 'synapse'],
   prompt: ['name', 'position', 'shape', 'position+shape'],
+  controllerInit: ['pytorch', 'kaiming'],
 };
 
 /** Applies `overrides` (from a JSON file or flags) to `base`, checking every key, type and range. */

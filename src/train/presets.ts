@@ -21,6 +21,7 @@ export const CPU: TrainConfig = {
   patch: 64,
   cubes: 2,
   nFilters: 8,
+  controllerInit: 'kaiming',
   labeled: '25%',
   labeledBatch: 1,
   unlabeledBatch: 1,

@@ -56,7 +56,7 @@ export function meanDice(scores: CaseScore[], classes: number): { perClass: numb
 }
 
 export function networkConfig(config: TrainConfig, data: TrainingData, textDim: number) {
-  return { classes: data.classes, nFilters: config.nFilters, patch: config.patch, cubes: config.cubes, text: config.text, textDim };
+  return { classes: data.classes, nFilters: config.nFilters, patch: config.patch, cubes: config.cubes, text: config.text, textDim, controllerInit: config.controllerInit };
 }
 
 /** The [2C, D] text rows of the run's encoder and prompt (only the cache is read). */

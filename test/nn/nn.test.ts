@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
+import { Conv3d } from '../../src/nn/layers.js';
 import { Sgd, emaUpdate } from '../../src/nn/optim.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../src/nn/safetensors.js';
 import { readTorchStateDict } from '../../src/nn/torch-load.js';
@@ -28,6 +29,35 @@ function sgdReference(p: Float64Array, grads: Float64Array[], lr: number, moment
   });
   return p;
 }
+
+describe('initialisation', () => {
+  const moments = (v: Float32Array) => {
+    let m = 0;
+    for (const x of v) m += x;
+    m /= v.length;
+    let s = 0;
+    for (const x of v) s += (x - m) ** 2;
+    return { mean: m, std: Math.sqrt(s / v.length), max: v.reduce((a, x) => Math.max(a, Math.abs(x)), 0) };
+  };
+
+  it('Conv3d: PyTorch default U(±1/√fan_in) for weight and bias; kaiming: N(0, 2/fan_in) and a zero bias', async () => {
+    T.manualSeed(5);
+    const fan = 512; // the controller at the paper width: 512 → 153
+    const plain = new Conv3d(fan, 153, 1);
+    const he = new Conv3d(fan, 153, 1, { init: 'kaiming' });
+    const w = moments((await plain.weight.toArray()) as Float32Array);
+    expect(w.max).toBeLessThanOrEqual(1 / Math.sqrt(fan));
+    expect(w.std).toBeCloseTo(1 / Math.sqrt(3 * fan), 3);
+    const b = (await plain.bias!.toArray()) as Float32Array;
+    expect(b.some((x) => x !== 0)).toBe(true);
+    const k = moments((await he.weight.toArray()) as Float32Array);
+    expect(Math.abs(k.mean)).toBeLessThan(0.002);
+    expect(k.std / Math.sqrt(2 / fan)).toBeGreaterThan(0.98);
+    expect(k.std / Math.sqrt(2 / fan)).toBeLessThan(1.02);
+    expect([...((await he.bias!.toArray()) as Float32Array)].every((x) => x === 0)).toBe(true);
+    for (const t of [...plain.parameters(), ...he.parameters()]) t.dispose();
+  });
+});
 
 describe('optimiser and EMA', () => {
   it('SGD with Nesterov momentum and weight decay matches PyTorch step for step', async () => {

@@ -27,7 +27,7 @@ import { torchAvailable } from './peers.js';
  */
 
 const PHASES: [string, RegExp][] = [
-  ['backbone (conv, norm, cube mixing)', /^(conv3d|conv3d_pack|norm|cube_mix|resize)\b/],
+  ['backbone (conv, norm, cube mixing)', /^(conv3d|conv3d_pack|norm|norm_coef|cube_mix|resize)\b/],
   ['head (dynamic head, linear, softmax)', /^(dynamic_head|matmul|softmax)\b/],
   ['losses (CE, Dice, top-K, SupCon, sampling)', /^(cross_entropy|class_sums|class_grad|radix_select|supcon|voxel_gather|gather)\b/],
   ['optimizer + EMA', /^optim\b/],

@@ -1,7 +1,11 @@
 // y[out_offset + Σ c_d·out_stride_d] = x[in_offset + Σ c_d·in_stride_d] for every coordinate c of
 // an iteration shape: permute, slice, expand (stride 0), concat (into a region of y) and pad (into
 // the interior of a pre-filled y) are all this one gather/scatter. Element type only moves, so
-// every dtype uses the u32 view.
+// every dtype uses the u32 view; E = vec4<u32> moves 4 elements per index computation when the
+// innermost dim is contiguous on both sides and every offset and stride is a multiple of 4 (the
+// host then passes dims, strides and offsets in vec4 units): on llvmpipe the per-element
+// division chain below, not memory, bounds this kernel.
+alias E = u32;
 struct Params {
   n: u32,
   rank: u32,
@@ -13,8 +17,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<E>;
+@group(0) @binding(2) var<storage, read_write> y: array<E>;
 
 override WG: u32 = 64;
 override PER: u32 = 4;

@@ -1,6 +1,6 @@
 import { engine } from '../gpu/engine.js';
 import { grid } from '../gpu/grid.js';
-import { Tensor, numel, viewAlignment, type Shape } from '../tensor/tensor.js';
+import { BYTES_PER_ELEMENT, Tensor, numel, viewAlignment, type Shape } from '../tensor/tensor.js';
 import { full, randn, zeros } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
 import { contiguousStrides } from './broadcast.js';
@@ -9,6 +9,8 @@ import { sumTo } from './reduce.js';
 
 const WG = 64;
 const PER = 4;
+/** Contiguous copies of at least this many elements go through copyBufferToBuffer (it ends the compute pass). */
+const MEMCPY_MIN = 1 << 16;
 
 /**
  * Records y[region] = x[strided view]. `dims` is the iteration shape; strides and offsets are in
@@ -39,14 +41,31 @@ export function stridedCopy(
   }
   if (d.length === 0) [d, si, so] = [[1], [0], [0]];
   if (d.length > 8) throw new TakError(`Strided copy over more than 8 non-mergeable dims: ${show(dims)}`);
-  const outContiguous = d.length === 1 ? so[0] === 1 : so.every((s, i) => s === contiguousStrides(d)[i]);
   const e = engine();
-  const kernel = e.kernel({ file: 'strided_copy', constants: { WG, PER, OUT_CONTIGUOUS: outContiguous } });
+  if (d.length === 1 && si[0] === 1 && so[0] === 1 && n >= MEMCPY_MIN && x.buffer.buffer !== y.buffer.buffer) {
+    // One contiguous run: the driver's buffer copy (copyBufferToBuffer ~20 GB/s on lavapipe, the
+    // gather kernel below ~0.4 GB/s with its per-element index math), e.g. a slice's VJP.
+    e.copy(x.buffer, x.byteOffset + inOffset * BYTES_PER_ELEMENT, y.buffer, y.byteOffset + outOffset * BYTES_PER_ELEMENT, n * BYTES_PER_ELEMENT);
+    return;
+  }
+  // Rows of 4k elements contiguous on both sides, everything else a multiple of 4: move vec4s.
+  const last = d.length - 1;
+  const vec4 = si[last] === 1 && so[last] === 1 && d[last]! % 4 === 0 && [inOffset, outOffset, ...si.slice(0, last), ...so.slice(0, last)].every((v) => v % 4 === 0);
+  const unit = vec4 ? 4 : 1;
+  if (vec4) {
+    d[last] = d[last]! / 4;
+    for (let i = 0; i < last; i++) {
+      si[i] = si[i]! / 4;
+      so[i] = so[i]! / 4;
+    }
+  }
+  const outContiguous = d.length === 1 ? so[0] === 1 : so.every((s, i) => s === contiguousStrides(d)[i]);
+  const kernel = e.kernel({ file: 'strided_copy', types: { E: vec4 ? 'vec4<u32>' : 'u32' }, constants: { WG, PER, OUT_CONTIGUOUS: outContiguous } });
   e.dispatch(
     kernel,
     { x: x.binding, y: y.binding },
-    { n, rank: d.length, in_offset: inOffset, out_offset: outOffset, dims: d, in_stride: si, out_stride: so },
-    grid(Math.ceil(n / (WG * PER))),
+    { n: n / unit, rank: d.length, in_offset: inOffset / unit, out_offset: outOffset / unit, dims: d, in_stride: si, out_stride: so },
+    grid(Math.ceil(n / unit / (WG * PER))),
   );
 }
 

@@ -37,6 +37,26 @@ describe('shape ops', () => {
     expect(() => T.permute(T.zeros([2, 3]), [0, 0])).toThrow(/not a permutation/);
   });
 
+  it('permute moving rows of 4k elements (vec4 path) and slice/concat runs of ≥ 65,536 elements (buffer-copy path)', async () => {
+    // Inner dim 8 stays innermost: the copy moves vec4s; the outer dims are permuted.
+    const shape = [3, 5, 2, 8];
+    const data = randomArray(numel(shape), 2);
+    const p = T.permute(T.fromArray(data, shape), [2, 0, 1, 3]);
+    expect(Array.from(await p.toArray())).toEqual(Array.from(permuteRef(data, shape, [2, 0, 1, 3])));
+    // A non-view slice whose rows are long contiguous runs, and the VJP that writes them back.
+    const big = randomArray(3 * 70000, 3);
+    const x = T.fromArray(big, [3, 70000]);
+    x.requiresGrad = true;
+    const rows = T.slice(x, [[1, 3], null]);
+    expect(Array.from(await rows.toArray())).toEqual(Array.from(big.subarray(70000)));
+    const joined = T.concat([rows, T.slice(x, [[0, 1], null])], 0);
+    expect(Array.from(await joined.toArray())).toEqual([...big.subarray(70000), ...big.subarray(0, 70000)]);
+    T.backward(T.sum(T.mul(rows, rows)));
+    const g = await x.grad!.toArray();
+    expect(Array.from(g.subarray(0, 70000)).every((v) => v === 0)).toBe(true);
+    expect(Array.from(g.subarray(70000))).toEqual(Array.from(big.subarray(70000), (v) => Math.fround(2 * v)));
+  });
+
   it('slice with steps and negative indices', async () => {
     const x = T.reshape(T.arange(0, 30, 1, 'f32'), [5, 6]);
     const y = T.slice(x, [[1, -1], [0, 6, 2]]);

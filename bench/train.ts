@@ -36,8 +36,12 @@ const PHASES: [string, RegExp][] = [
 
 function benchConfig(): TrainConfig {
   const config = resolveConfig(process.env.TAK_WGPU_BENCH_TRAIN ?? 'cpu', undefined, {});
+  // TAK_WGPU_BENCH_BATCH=L+U: another batch (1+1 keeps the paper's 96³ × 16 filters under
+  // lavapipe's 128 MiB binding limit, which 2+2 exceeds).
+  const batch = /^(\d+)\+(\d+)$/.exec(process.env.TAK_WGPU_BENCH_BATCH ?? '');
+  const sizes = batch ? { labeledBatch: Number(batch[1]), unlabeledBatch: Number(batch[2]) } : {};
   // Blending from the first timed step; the steps run as the last epoch, so contrast is on too.
-  return { ...config, blendFromIter: 0 };
+  return { ...config, ...sizes, blendFromIter: 0 };
 }
 
 function phaseShares(before: Map<string, { ns: number }>, after: Map<string, { ns: number }>, wallMs: number): Record<string, number> {
@@ -75,6 +79,12 @@ function torchPeer(config: TrainConfig, classes: number, textDim: number): { ms:
   }
 }
 
+async function timeOnce(step: () => Promise<void>): Promise<number> {
+  const t = performance.now();
+  await step();
+  return (performance.now() - t) / 1e3;
+}
+
 async function trainIteration(): Promise<BenchRow[]> {
   const config = benchConfig();
   const data = prepareTrainingData(config, (line) => process.stderr.write(`${line}\n`));
@@ -100,16 +110,17 @@ async function trainIteration(): Promise<BenchRow[]> {
     await step(); // compiles every pipeline outside the measured window
     e.resetPeakBytes();
     const before = await e.profileTotals();
+    const [d0, i0] = [e.stats().dispatches, iteration];
     const started = performance.now();
-    const seconds = await timeAsync(name, step, { maxTime: 1, minSamples: 3 });
+    // Paper shapes take minutes per step on lavapipe: one timed step there (benchmark.js would
+    // add two warm-ups and a calibration cycle).
+    const seconds = config.preset === 'cpu' ? await timeAsync(name, step, { maxTime: 1, minSamples: 3 }) : await timeOnce(step);
     const wallMs = performance.now() - started; // all steps timeAsync ran, warm-ups included
     const after = await e.profileTotals();
     const peakGpuMB = e.stats().peakBytes / 2 ** 20;
-    const d0 = e.stats().dispatches;
-    await step();
     const row: BenchRow = {
       name, adapter: adapterName(), metric: 'time per iteration', value: seconds * 1e3, unit: 'ms',
-      dispatchesPerIter: e.stats().dispatches - d0, peakGpuMB,
+      dispatchesPerIter: Math.round((e.stats().dispatches - d0) / (iteration - i0)), peakGpuMB,
     };
     if (before && after) Object.assign(row, phaseShares(before, after, wallMs), { profiled: 'yes (timestamps add per-dispatch passes)' });
     else row.phases = 'run with TAK_WGPU_PROFILE=1 for the phase split';

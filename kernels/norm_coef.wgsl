@@ -37,7 +37,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> stats: array<vec2f>;
 
 override MODE: u32 = 0;
-override AFFINE: bool = false;   // gamma and beta are bound (else γ = 1, β = 0)
+override GAMMA: bool = false;    // gamma is bound (else γ = 1)
+override BETA: bool = false;     // beta is bound (else β = 0; the backward never reads β)
 override PER_ROW: bool = true;
 override STATS: bool = false;
 
@@ -46,12 +47,12 @@ fn row_of(g: u32, j: u32) -> u32 {
 }
 
 fn gamma_of(row: u32) -> f32 {
-  if (AFFINE) { return gamma[row % p.channels]; }
+  if (GAMMA) { return gamma[row % p.channels]; }
   return 1.0;
 }
 
 fn beta_of(row: u32) -> f32 {
-  if (AFFINE) { return beta[row % p.channels]; }
+  if (BETA) { return beta[row % p.channels]; }
   return 0.0;
 }
 

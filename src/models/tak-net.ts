@@ -4,6 +4,7 @@ import { concat, reshape, slice, unsqueeze } from '../ops/shape.js';
 import * as F from '../nn/functional.js';
 import { AdaptiveAvgPool3d, BatchNorm1d, Conv3d, GroupNorm, InstanceNorm3d, LeakyReLU, Linear, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
+import type { InitScheme } from '../nn/init.js';
 import { TakError } from '../util/errors.js';
 import { buildVNet, type Features } from './vnet.js';
 
@@ -26,7 +27,7 @@ export interface TakNetConfig {
    * (He normal, zero bias) makes θ a function of the image and class inputs at a scale the
    * three layers pass signal through (README, "What the cpu preset can and cannot show").
    */
-  controllerInit?: 'pytorch' | 'kaiming';
+  controllerInit?: InitScheme;
 }
 
 /** Dynamic head parameters per class: W1 64, W2 64, W3 8, b1 8, b2 8, b3 1 (method-spec §6). */

@@ -13,6 +13,9 @@ export function defaultUniform(shape: readonly number[], fanIn: number): Tensor 
   return rand(shape, -bound, bound);
 }
 
+/** How a layer's weights and bias start: PyTorch's default (defaultUniform) or kaimingNormal with a zero bias. */
+export type InitScheme = 'pytorch' | 'kaiming';
+
 /** torch.nn.init.kaiming_normal_ defaults (a = 0, fan_in, leaky_relu → ReLU gain √2): N(0, 2/fan_in). */
 export function kaimingNormal(shape: readonly number[], fanIn: number): Tensor {
   return randn(shape, 0, Math.sqrt(2 / fanIn));

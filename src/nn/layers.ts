@@ -3,7 +3,7 @@ import { add } from '../ops/elementwise.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { TakError } from '../util/errors.js';
 import * as F from './functional.js';
-import { defaultUniform, fanIn, kaimingNormal } from './init.js';
+import { defaultUniform, fanIn, kaimingNormal, type InitScheme } from './init.js';
 import { Module, type Layer } from './module.js';
 
 /**
@@ -20,7 +20,7 @@ export class Conv3d extends Module implements Layer {
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernel: Triple,
-    readonly options: { stride?: Triple; padding?: Triple; bias?: boolean; init?: 'pytorch' | 'kaiming' } = {},
+    readonly options: { stride?: Triple; padding?: Triple; bias?: boolean; init?: InitScheme } = {},
   ) {
     super();
     const k = typeof kernel === 'number' ? [kernel, kernel, kernel] : kernel;

@@ -1,6 +1,5 @@
 import { engine, type BufferRef } from '../gpu/engine.js';
 import { Tensor, keep } from '../tensor/tensor.js';
-import { ones, zeros } from '../tensor/create.js';
 import { outerRuns, runBinding } from './chunks.js';
 import { sum } from './reduce.js';
 import { reshape, slice } from './shape.js';
@@ -39,6 +38,8 @@ export interface RowLayout {
   rows: number;
   r: number;
   coefRows: number;
+  /** Channels C: a row (or coefficient row) belongs to channel row % C. */
+  channels: number;
 }
 
 interface Inputs {
@@ -112,14 +113,12 @@ function coefDispatch(
   mode: 0 | 1, sums: Tensor, forward: Tensor | null, layout: RowLayout, grouping: Grouping, affine: Affine, eps: number, stats: Tensor | null,
 ): Tensor {
   const coef = Tensor.empty([layout.coefRows, 4]);
-  const perRow = layout.coefRows === layout.rows;
-  const hasAffine = Boolean(affine.weight || affine.bias);
+  const { weight: gamma, bias: beta } = affine;
   const e = engine();
-  const kernel = e.kernel({ file: 'norm_coef', constants: { MODE: mode, AFFINE: hasAffine, PER_ROW: perRow, STATS: Boolean(stats) } });
-  const channels = perRow ? (affine.weight ?? affine.bias)?.shape[0] ?? 1 : layout.coefRows;
-  // Affine with only one of γ, β: the missing one is materialised (1 or 0) so the kernel reads both.
-  const gamma = hasAffine ? affine.weight ?? ones([channels]) : null;
-  const beta = hasAffine ? affine.bias ?? (mode === 1 ? gamma : zeros([channels])) : null; // the backward reads no β
+  const kernel = e.kernel({
+    file: 'norm_coef',
+    constants: { MODE: mode, GAMMA: Boolean(gamma), BETA: Boolean(beta), PER_ROW: layout.coefRows === layout.rows, STATS: Boolean(stats) },
+  });
   const workgroups = Math.ceil(grouping.groups / 64);
   e.dispatch(
     kernel,
@@ -129,12 +128,10 @@ function coefDispatch(
     },
     {
       groups: grouping.groups, rows_per_group: grouping.rowsPerGroup, group_step: grouping.groupStep, row_step: grouping.rowStep,
-      channels, r: layout.r, eps, group_size: grouping.rowsPerGroup * layout.r,
+      channels: layout.channels, r: layout.r, eps, group_size: grouping.rowsPerGroup * layout.r,
     },
     [Math.min(workgroups, 65535), Math.ceil(workgroups / 65535)],
   );
-  if (gamma && gamma !== affine.weight) gamma.dispose();
-  if (beta && beta !== affine.bias && beta !== gamma) beta.dispose();
   return coef;
 }
 
@@ -155,7 +152,7 @@ export function normCoefficients(x: Tensor, layout: RowLayout, grouping: Groupin
  * [rows, 4] of gradSums and the forward coefficients.
  */
 export function gradCoefficients(sums: Tensor, forward: Tensor, layout: RowLayout, grouping: Grouping, affine: Affine): Tensor {
-  return coefDispatch(1, sums, forward, layout, grouping, { weight: affine.weight, bias: null }, 0, null);
+  return coefDispatch(1, sums, forward, layout, grouping, affine, 0, null);
 }
 
 /** y = (x − μ)·a + b per row' (coef [coefRows, 4] = (μ, a, b, 0)), optionally ReLU. */

@@ -57,13 +57,13 @@ function coefficients(mean: Tensor, rstd: Tensor, { weight, bias }: Affine): Ten
  * dx from kernels/norm_coef.wgsl's backward coefficients, dγ_c = Σ g·x̂ and dβ_c = Σ g per channel.
  */
 function trainingVjp(
-  g: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, grouping: Grouping, coef: Tensor, affine: Affine, channels: number,
+  g: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, grouping: Grouping, coef: Tensor, affine: Affine,
 ): { dx: Tensor; dgamma: Tensor | null; dbeta: Tensor | null } {
   const sums = gradSums(g, x, y, layout, coef);
   const dx = gradApply(g, x, y, layout, gradCoefficients(sums, coef, layout, grouping, affine));
   if (!affine.weight && !affine.bias) return { dx, dgamma: null, dbeta: null };
   const [sg, sgx] = columns(sums);
-  const byChannel = (v: Tensor) => sum(reshape(v, [layout.rows / channels, channels]), 0);
+  const byChannel = (v: Tensor) => sum(reshape(v, [layout.rows / layout.channels, layout.channels]), 0);
   return { dx, dgamma: affine.weight ? byChannel(sgx) : null, dbeta: affine.bias ? byChannel(sg) : null };
 }
 
@@ -85,7 +85,7 @@ function groupNormImpl(x: Tensor, groups: number, options: NormOptions, op: stri
   checkChannelParam(weight, c, 'weight', op);
   checkChannelParam(bias, c, 'bias', op);
   const perGroup = c / groups;
-  const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: n * c };
+  const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: n * c, channels: c };
   const grouping: Grouping = { groups: n * groups, rowsPerGroup: perGroup, groupStep: perGroup, rowStep: 1 };
   const affine: Affine = { weight, bias };
   const coef = normCoefficients(x, layout, grouping, affine, eps);
@@ -95,7 +95,7 @@ function groupNormImpl(x: Tensor, groups: number, options: NormOptions, op: stri
     out,
     inputs: [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])],
     saved,
-    vjp: (g: Tensor) => gradients(x, affine, trainingVjp(g, x, relu ? saved[1]! : null, layout, grouping, coef, affine, c)),
+    vjp: (g: Tensor) => gradients(x, affine, trainingVjp(g, x, relu ? saved[1]! : null, layout, grouping, coef, affine)),
   };
 }
 
@@ -161,7 +161,7 @@ export const batchNorm: BatchNorm = defineOp({
     checkChannelParam(bias, c, 'bias', 'batchNorm');
     checkChannelParam(runningMean, c, 'runningMean', 'batchNorm');
     checkChannelParam(runningVar, c, 'runningVar', 'batchNorm');
-    const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: c };
+    const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: c, channels: c };
     const grouping: Grouping = { groups: c, rowsPerGroup: n, groupStep: 1, rowStep: c };
     const affine: Affine = { weight, bias };
     const count = n * layout.r;
@@ -194,7 +194,7 @@ export const batchNorm: BatchNorm = defineOp({
       saved,
       vjp: (g: Tensor) => {
         const y = relu ? saved[1]! : null;
-        if (training) return gradients(x, affine, trainingVjp(g, x, y, layout, grouping, coef, affine, c));
+        if (training) return gradients(x, affine, trainingVjp(g, x, y, layout, grouping, coef, affine));
         // Running statistics are constants: y = (x − μ)·rstd·γ + β, so dx = rstd·γ·g (coef as is).
         const [sg, sgx] = columns(gradSums(g, x, y, layout, coef));
         const byChannel = (v: Tensor) => sum(reshape(v, [n, c]), 0);

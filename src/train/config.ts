@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { InitScheme } from '../nn/init.js';
 import { TakError, show } from '../util/errors.js';
 
 /**
@@ -31,7 +32,7 @@ export interface TrainConfig {
    * (upstream: PyTorch's default U(±1/√fan_in) weights and bias) or `kaiming` (He normal weights,
    * std √(2/fan_in), zero bias), src/models/tak-net.ts.
    */
-  controllerInit: 'pytorch' | 'kaiming';
+  controllerInit: InitScheme;
 
   // Batches and schedule (§2, §8).
   labeledBatch: number;

@@ -67,12 +67,13 @@ const SHAPES: number[][] = [
 describe('instanceNorm3d and groupNorm match float64', () => {
   for (const [k, shape] of SHAPES.entries()) {
     for (const [kind, groups] of [['instance', shape[1]!], ['group', shape[1]! % 2 === 0 ? 2 : 1]] as const) {
-      for (const affine of [false, true]) {
-        it(`${kind} ${shape.join('x')}${affine ? ' affine' : ''}`, async () => {
+      // γ and β each optional: the coefficient kernel binds only the ones given.
+      for (const affine of ['', 'weight', 'bias', 'weight+bias']) {
+        it(`${kind} ${shape.join('x')}${affine ? ` ${affine}` : ''}`, async () => {
           const c = shape[1]!;
           const data = randomArray(numel(shape), 40 + k, -1, 3);
-          const gamma = affine ? randomArray(c, 50 + k, 0.5, 1.5) : null;
-          const beta = affine ? randomArray(c, 60 + k) : null;
+          const gamma = affine.includes('weight') ? randomArray(c, 50 + k, 0.5, 1.5) : null;
+          const beta = affine.includes('bias') ? randomArray(c, 60 + k) : null;
           const gy = randomArray(numel(shape), 70 + k);
           const ref = reference(data, shape, 'group', groups, gamma, beta, 1e-5, gy);
           const x = T.fromArray(data, shape);

@@ -12,6 +12,8 @@
 //   of 4 the host dispatches the output as one row (rows = 1, last = n): contiguous inputs stay in
 //   mode 0, fully broadcast ones in mode 1, and the rest gather.
 // Tensor buffers are allocated in 256-byte buckets, so a partial last vec4 lands in padding.
+// Over the binding limit the host dispatches runs of rows: row0 is the run's first row, y is bound
+// at it, and each input is bound from element `origin` on (src/ops/chunks.ts splitOuter).
 alias T = f32;
 
 struct Params {
@@ -21,6 +23,10 @@ struct Params {
   rows_y: u32,         // workgroups along y (rows are split over y and z)
   alpha: f32,          // op scalars (leaky slope, clamp bounds, pow exponent, scale/shift)
   beta: f32,
+  row0: u32,           // first row of this run (global row = row0 + local row)
+  origin_a: u32,       // element of a, b, c at which their bindings start
+  origin_b: u32,
+  origin_c: u32,
   dims: array<vec4u, 2>,     // collapsed output dims, outermost first
   stride_a: array<vec4u, 2>, // per input: element stride of each output dim (0 = broadcast)
   stride_b: array<vec4u, 2>,
@@ -74,23 +80,27 @@ fn scalar_a(o: u32) -> T { return a[o >> 2u][o & 3u]; }
 fn scalar_b(o: u32) -> T { return b[o >> 2u][o & 3u]; }
 fn scalar_c(o: u32) -> T { return c[o >> 2u][o & 3u]; }
 
+// `row` is global; `base` is already relative to the operand's binding.
 fn load_a(row: u32, col: u32, base: u32) -> vec4<T> {
   if (MODE_A == 0u) { return a[(base + col) >> 2u]; }
   if (MODE_A == 1u) { return vec4<T>(scalar_a(base)); }
   let e = row * p.last + col;
-  return vec4<T>(scalar_a(offsets_linear(e).x), scalar_a(offsets_linear(e + 1u).x), scalar_a(offsets_linear(e + 2u).x), scalar_a(offsets_linear(e + 3u).x));
+  let o = p.origin_a;
+  return vec4<T>(scalar_a(offsets_linear(e).x - o), scalar_a(offsets_linear(e + 1u).x - o), scalar_a(offsets_linear(e + 2u).x - o), scalar_a(offsets_linear(e + 3u).x - o));
 }
 fn load_b(row: u32, col: u32, base: u32) -> vec4<T> {
   if (MODE_B == 0u) { return b[(base + col) >> 2u]; }
   if (MODE_B == 1u) { return vec4<T>(scalar_b(base)); }
   let e = row * p.last + col;
-  return vec4<T>(scalar_b(offsets_linear(e).y), scalar_b(offsets_linear(e + 1u).y), scalar_b(offsets_linear(e + 2u).y), scalar_b(offsets_linear(e + 3u).y));
+  let o = p.origin_b;
+  return vec4<T>(scalar_b(offsets_linear(e).y - o), scalar_b(offsets_linear(e + 1u).y - o), scalar_b(offsets_linear(e + 2u).y - o), scalar_b(offsets_linear(e + 3u).y - o));
 }
 fn load_c(row: u32, col: u32, base: u32) -> vec4<T> {
   if (MODE_C == 0u) { return c[(base + col) >> 2u]; }
   if (MODE_C == 1u) { return vec4<T>(scalar_c(base)); }
   let e = row * p.last + col;
-  return vec4<T>(scalar_c(offsets_linear(e).z), scalar_c(offsets_linear(e + 1u).z), scalar_c(offsets_linear(e + 2u).z), scalar_c(offsets_linear(e + 3u).z));
+  let o = p.origin_c;
+  return vec4<T>(scalar_c(offsets_linear(e).z - o), scalar_c(offsets_linear(e + 1u).z - o), scalar_c(offsets_linear(e + 2u).z - o), scalar_c(offsets_linear(e + 3u).z - o));
 }
 
 fn f(x: vec4<T>) -> vec4f { return vec4f(x); }
@@ -140,15 +150,16 @@ fn apply(x: vec4<T>, u: vec4<T>, v: vec4<T>) -> vec4<T> {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.y + wid.z * p.rows_y;
+  let row = wid.y + wid.z * p.rows_y;     // within this run
   if (row >= p.rows) { return; }
   // Row base offsets from workgroup-uniform values only (see the header).
-  let base = offsets(row, 0u);
+  let global = p.row0 + row;
+  let base = offsets(global, 0u) - vec3u(p.origin_a, p.origin_b, p.origin_c);
   let first = wid.x * WG * PER;
   for (var k = 0u; k < PER; k++) {
     let g = first + k * WG + lid;           // vec4 group within the row
     let col = g * 4u;
     if (col >= p.last) { return; }
-    y[(row * p.last + col) >> 2u] = apply(load_a(row, col, base.x), load_b(row, col, base.y), load_c(row, col, base.z));
+    y[(row * p.last + col) >> 2u] = apply(load_a(global, col, base.x), load_b(global, col, base.y), load_c(global, col, base.z));
   }
 }

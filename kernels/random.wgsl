@@ -1,9 +1,11 @@
 // Counter-based random numbers: Threefry-2x32 with 20 rounds (as JAX), bit-identical to
 // src/util/random.ts. Element i of a draw uses counter (i, stream); the key comes from the seed.
 // DIST 0: uniform [lo, hi); DIST 1: normal(mean=lo, std=hi) by Box-Muller (two normals per counter,
-// so pairs of elements share one counter: element 2j uses cos, 2j+1 uses sin).
+// so pairs of elements share one counter: element 2j uses cos, 2j+1 uses sin). Over the binding
+// limit the host draws runs of elements: y is bound at the run and `counter0` is its first counter.
 struct Params {
   n: u32,
+  counter0: u32,
   stream: u32,
   key0: u32,
   key1: u32,
@@ -43,11 +45,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let i = gid.x + gid.y * groups.x * WG;
   if (DIST == 0u) {
     if (i >= p.n) { return; }
-    y[i] = p.lo + (p.hi - p.lo) * unit(threefry(i, p.stream).x);
+    y[i] = p.lo + (p.hi - p.lo) * unit(threefry(p.counter0 + i, p.stream).x);
   } else {
     let j = i * 2u;
     if (j >= p.n) { return; }
-    let bits = threefry(i, p.stream);
+    let bits = threefry(p.counter0 + i, p.stream);
     let r = sqrt(-2.0 * log(1.0 - unit(bits.x)));
     let angle = 6.283185307179586 * unit(bits.y);
     y[j] = p.lo + p.hi * r * cos(angle);

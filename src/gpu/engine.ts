@@ -62,6 +62,7 @@ export class Engine {
   private readonly errors: string[] = [];
   private lostMessage: string | null = null;
   private closed = false;
+  private bindingCap: number | null = null;
 
   constructor(
     readonly gpu: GpuHandles,
@@ -98,8 +99,19 @@ export class Engine {
     return this.gpu.limits;
   }
 
+  /** The adapter's maxStorageBufferBindingSize, or the lower cap set by capBindingBytes. */
   get maxBindingBytes(): number {
-    return this.gpu.limits.maxStorageBufferBindingSize ?? 128 << 20;
+    return Math.min(this.gpu.limits.maxStorageBufferBindingSize ?? 128 << 20, this.bindingCap ?? Infinity);
+  }
+
+  /**
+   * Caps the bytes per binding below the adapter's limit (null: the adapter's limit), so tests can
+   * exercise the ops' split paths on small tensors. Returns the previous cap.
+   */
+  capBindingBytes(bytes: number | null): number | null {
+    const previous = this.bindingCap;
+    this.bindingCap = bytes;
+    return previous;
   }
 
   kernel(spec: KernelSpec): Kernel {
@@ -117,10 +129,17 @@ export class Engine {
   /** Records a fill of the whole buffer with one 32-bit pattern (NaN poisoning in tests). */
   private fillBits(buffer: PooledBuffer, bits: number): void {
     const kernel = this.kernels.get({ file: 'fill', types: { T: 'u32' }, constants: { WG: 64 } });
-    const chunk = Math.floor(this.maxBindingBytes / 256) * 256;
-    for (let offset = 0; offset < buffer.size; offset += chunk) {
-      const size = Math.min(chunk, buffer.size - offset);
-      this.dispatch(kernel, { y: { buffer, offset, size } }, { n: size / 4, start: bits, step: 0 }, grid(Math.ceil(size / 16 / 64)));
+    // The adapter's limit, not a test's cap: poisoning must not depend on the op under test.
+    const cap = this.bindingCap;
+    this.bindingCap = null;
+    try {
+      const chunk = Math.floor(this.maxBindingBytes / 256) * 256;
+      for (let offset = 0; offset < buffer.size; offset += chunk) {
+        const size = Math.min(chunk, buffer.size - offset);
+        this.dispatch(kernel, { y: { buffer, offset, size } }, { n: size / 4, start: bits, step: 0 }, grid(Math.ceil(size / 16 / 64)));
+      }
+    } finally {
+      this.bindingCap = cap;
     }
   }
 

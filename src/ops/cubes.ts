@@ -4,7 +4,8 @@ import { Tensor } from '../tensor/tensor.js';
 import { fromArray, randn } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
 import { defineOp } from './registry.js';
-import { permute, reshape } from './shape.js';
+import { permute, reshape, stridedCopy } from './shape.js';
+import { contiguousStrides } from './broadcast.js';
 
 /**
  * MagicNet's two cube manipulations (method-spec §3), on [B, C, D, H, W] tensors whose spatial
@@ -37,8 +38,20 @@ function mix(x: Tensor, source: Int32Array, n: number): Tensor {
   const [batch, channels, d, h, w] = x.shape as [number, number, number, number, number];
   const edge = d / n;
   const out = Tensor.empty(x.shape, 'f32');
-  const perm = fromArray(source, [source.length], 'i32');
   const e = engine();
+  if (x.binding.size > e.maxBindingBytes) {
+    // Over the binding limit: one strided copy per output cube (each binds one image's window).
+    const strides = contiguousStrides(x.shape);
+    for (let b = 0; b < batch; b++) {
+      for (let c = 0; c < n ** 3; c++) {
+        const corner = [Math.floor(c / (n * n)), Math.floor(c / n) % n, c % n].reduce((o, k, axis) => o + k * edge * strides[axis + 2]!, 0);
+        const from = source[b * n ** 3 + c]! * strides[0]! + corner;
+        stridedCopy(x, from, strides.slice(1), out, b * strides[0]! + corner, strides.slice(1), [channels, edge, edge, edge]);
+      }
+    }
+    return out;
+  }
+  const perm = fromArray(source, [source.length], 'i32');
   const kernel = e.kernel({ file: 'cube_mix', constants: { VEC: edge % 4 === 0, WG } });
   e.dispatch(kernel, { x: x.binding, source: perm.binding, y: out.binding }, { batch, channels, d, h, w, edge, n }, grid(Math.ceil(out.size / 4 / WG)));
   perm.dispose();

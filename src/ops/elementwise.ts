@@ -1,6 +1,7 @@
 import { engine } from '../gpu/engine.js';
 import { grid } from '../gpu/grid.js';
-import { Tensor, type DType } from '../tensor/tensor.js';
+import { Tensor, numel, type DType } from '../tensor/tensor.js';
+import { splitOuter } from './chunks.js';
 import { full, randn, rand } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
 import { broadcastShapes, collapseBroadcast, contiguousStrides } from './broadcast.js';
@@ -19,6 +20,18 @@ const OP = {
 const WG = 64;
 const PER = 4;
 
+/**
+ * A flat [n] iteration as [n / m, m] (m the largest power of two dividing n, ≤ 65536 and a quarter
+ * of a binding) so that it can be split into runs of rows over the binding limit.
+ */
+function splittable(n: number, strides: number[][]): [number[], number[][]] {
+  const most = Math.min(65536, engine().maxBindingBytes / 16); // rows of at most a quarter binding
+  let m = 1;
+  while (m * 2 <= most && n % (m * 2) === 0) m *= 2;
+  if (m < 64) throw new TakError(`Elementwise op over ${n} elements exceeds the binding limit and cannot be split (${n} has no factor of 64); use a smaller patch or batch`);
+  return [[n / m, m], strides.map(([s]) => [s! * m, s!])];
+}
+
 /** Records one elementwise dispatch over broadcast inputs (1 to 3 of them). */
 export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): Tensor {
   const dtype = inputs[0]!.dtype;
@@ -31,12 +44,16 @@ export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): 
   const outShape = broadcastShapes(...inputs.map((t) => t.shape));
   const out = Tensor.empty(outShape, dtype);
   if (out.size === 0) return out;
-  const { dims, strides } = collapseBroadcast(outShape, inputs.map((t) => t.shape));
+  let { dims, strides } = collapseBroadcast(outShape, inputs.map((t) => t.shape));
   if (dims.length > 8) throw new TakError(`Elementwise ops support up to 8 broadcast dims after merging; got ${show(dims)}`);
+  const e = engine();
+  const split = [...inputs, out].some((t) => t.binding.size > e.maxBindingBytes);
+  if (split && dims.length === 1) [dims, strides] = splittable(dims[0]!, strides);
   const rank = dims.length;
   const last = dims[rank - 1]!;
   // Rows geometry when every row starts on a vec4 boundary; otherwise the output is one long row.
   const byRows = rank === 1 || last % 4 === 0;
+  if (split && !byRows) throw new TakError(`Elementwise op over ${show(dims)} (innermost dim not a multiple of 4) exceeds the binding limit; use a smaller patch or batch`);
   const contiguous = contiguousStrides(dims);
   const modes = [0, 1, 2].map((i) => {
     const s = strides[i];
@@ -44,25 +61,32 @@ export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): 
     if (byRows) return s[rank - 1] === 1 ? 0 : s[rank - 1] === 0 ? 1 : 2;
     return s.every((v, d) => v === contiguous[d]) ? 0 : s.every((v) => v === 0) ? 1 : 2;
   });
-  const rows = byRows ? out.size / last : 1;
+  const rowsPerOuter = byRows ? numel(dims.slice(1, -1)) : 1;
   const rowLength = byRows ? last : out.size;
-  const e = engine();
   const kernel = e.kernel({
     file: 'elementwise',
     types: { T: dtype },
     constants: { OP: op, MODE_A: modes[0]!, MODE_B: modes[1]!, MODE_C: modes[2]!, WG, PER },
   });
   const [a, b = a, c = a] = inputs as [Tensor, Tensor?, Tensor?];
-  const [rowsY, rowsZ] = grid(rows);
-  e.dispatch(
-    kernel,
-    { a: a.binding, b: b.binding, c: c.binding, y: out.binding },
-    {
-      last: rowLength, rows, rank, rows_y: rowsY, alpha, beta, dims,
-      stride_a: strides[0]!, stride_b: strides[1] ?? [0], stride_c: strides[2] ?? [0],
-    },
-    [Math.ceil(rowLength / 4 / (WG * PER)), rowsY, rowsZ],
-  );
+  const operands = [a, b, c].map((t, i) => ({ tensor: t, offset: 0, strides: strides[i] ?? strides[0]! }));
+  const runs = byRows && rank > 1 ? splitOuter('elementwise op', dims, [...operands, { tensor: out, offset: 0, strides: contiguous, exact: true }]) : [null];
+  for (const run of runs) {
+    // A run's rows: `count` indices of the outermost dim; inputs are bound from `origin` on.
+    const rows = run ? run.count * rowsPerOuter : 1;
+    const origin = (i: number) => (run && i < inputs.length ? run.start * operands[i]!.strides[0]! - run.offsets[i]! : 0);
+    const [rowsY, rowsZ] = grid(rows);
+    e.dispatch(
+      kernel,
+      run ? { a: run.bindings[0]!, b: run.bindings[1]!, c: run.bindings[2]!, y: run.bindings[3]! } : { a: a.binding, b: b.binding, c: c.binding, y: out.binding },
+      {
+        last: rowLength, rows, rank, rows_y: rowsY, alpha, beta, dims,
+        row0: run ? run.start * rowsPerOuter : 0, origin_a: origin(0), origin_b: origin(1), origin_c: origin(2),
+        stride_a: strides[0]!, stride_b: strides[1] ?? [0], stride_c: strides[2] ?? [0],
+      },
+      [Math.ceil(rowLength / 4 / (WG * PER)), rowsY, rowsZ],
+    );
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@ import { Tensor, type Shape } from '../tensor/tensor.js';
 import { randn } from '../tensor/create.js';
 import { TakError, show } from '../util/errors.js';
 import { defineOp } from './registry.js';
+import { outerRuns, runBinding } from './chunks.js';
 import { div, eq, mul } from './elementwise.js';
 import { expand, permute, reshape } from './shape.js';
 
@@ -47,13 +48,47 @@ function pass(x: Tensor, outer: number, r: number, inner: number, splits: number
   const out = Tensor.empty([outer, splits, inner], op === 'argmax' ? 'i32' : x.dtype);
   const e = engine();
   const kernel = e.kernel({ file: 'reduce', types: { T: x.dtype, TO: out.dtype }, constants: { OP: OP_ID[op], VEC: vec, WG } });
-  const threads = out.size / (vec === 2 ? 4 : 1);
-  e.dispatch(kernel, { x: x.binding, y: out.binding }, { outer, r, inner, chunk, splits, scale }, grid(Math.ceil(threads / WG)));
+  for (const run of outerRuns('reduction', outer, [r * inner, splits * inner])) {
+    const threads = (run.count * splits * inner) / (vec === 2 ? 4 : 1);
+    e.dispatch(
+      kernel,
+      { x: runBinding(x, run, r * inner), y: runBinding(out, run, splits * inner) },
+      { outer: run.count, r, inner, chunk, splits, scale },
+      grid(Math.ceil(threads / WG)),
+    );
+  }
   return out;
+}
+
+/**
+ * The largest divisor of r whose slices of `inner` elements leave room in one binding for as many
+ * of them as the offset alignment needs per run (one output element each): 1 if there is none.
+ */
+function fittingDivisor(r: number, inner: number): number {
+  const e = engine();
+  const slicesPerRun = (e.limits.minStorageBufferOffsetAlignment ?? 256) / 4;
+  const most = Math.floor((e.maxBindingBytes - 16) / 4 / inner / slicesPerRun);
+  let best = 1;
+  for (let d = 1; d * d <= r; d++) {
+    if (r % d !== 0) continue;
+    if (d <= most) best = Math.max(best, d);
+    if (r / d <= most) best = Math.max(best, r / d);
+  }
+  return best;
 }
 
 /** Reduces a [outer, r, inner] view over r, splitting long reductions into two passes. */
 function reduceView(x: Tensor, outer: number, r: number, inner: number, op: ReduceOp, scale: number): Tensor {
+  if (r * inner * 4 > engine().maxBindingBytes - 16 && op !== 'argmax') {
+    // One slice of R exceeds a binding: reduce R = R1·R2 as [outer·R1, R2, inner], then over R1.
+    const r2 = fittingDivisor(r, inner);
+    if (r2 > 1) {
+      const partial = reduceView(x, outer * (r / r2), r2, inner, op, 1);
+      const out = reduceView(partial, outer, r / r2, inner, op, scale);
+      partial.dispose();
+      return out;
+    }
+  }
   const threads = outer * inner;
   if (op === 'argmax' || threads >= MIN_THREADS || r <= 512) return pass(x, outer, r, inner, 1, op, scale);
   // Chunks of a multiple of 4 elements (vec4 loads), enough of them to fill ~2·MIN_THREADS threads.

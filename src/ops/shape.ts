@@ -6,6 +6,7 @@ import { TakError, show } from '../util/errors.js';
 import { contiguousStrides } from './broadcast.js';
 import { defineOp } from './registry.js';
 import { sumTo } from './reduce.js';
+import { splitOuter } from './chunks.js';
 
 const WG = 64;
 const PER = 4;
@@ -61,12 +62,17 @@ export function stridedCopy(
   }
   const outContiguous = d.length === 1 ? so[0] === 1 : so.every((s, i) => s === contiguousStrides(d)[i]);
   const kernel = e.kernel({ file: 'strided_copy', types: { E: vec4 ? 'vec4<u32>' : 'u32' }, constants: { WG, PER, OUT_CONTIGUOUS: outContiguous } });
-  e.dispatch(
-    kernel,
-    { x: x.binding, y: y.binding },
-    { n: n / unit, rank: d.length, in_offset: inOffset / unit, out_offset: outOffset / unit, dims: d, in_stride: si, out_stride: so },
-    grid(Math.ceil(n / unit / (WG * PER))),
-  );
+  const inner = numel(d.slice(1));
+  const runs = splitOuter('strided copy', d, [{ tensor: x, offset: inOffset / unit, strides: si }, { tensor: y, offset: outOffset / unit, strides: so }], 4 * unit);
+  for (const run of runs) {
+    const count = run.count * inner;
+    e.dispatch(
+      kernel,
+      { x: run.bindings[0]!, y: run.bindings[1]! },
+      { n: count, rank: d.length, in_offset: run.offsets[0]!, out_offset: run.offsets[1]!, dims: [run.count, ...d.slice(1)], in_stride: si, out_stride: so },
+      grid(Math.ceil(count / (WG * PER))),
+    );
+  }
 }
 
 function resolveShape(shape: readonly number[], size: number, from: Shape): number[] {

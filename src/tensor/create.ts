@@ -1,4 +1,4 @@
-import { engine } from '../gpu/engine.js';
+import { engine, type BufferRef } from '../gpu/engine.js';
 import { grid } from '../gpu/grid.js';
 import { seedKey } from '../util/random.js';
 import { TakError, show } from '../util/errors.js';
@@ -10,8 +10,19 @@ function fill(shape: Shape, dtype: DType, start: number, step: number): Tensor {
   const out = Tensor.empty(shape, dtype);
   const e = engine();
   const kernel = e.kernel({ file: 'fill', types: { T: dtype }, constants: { WG } });
-  e.dispatch(kernel, { y: out.binding }, { n: out.size, start, step }, grid(Math.ceil(out.size / 4 / WG)));
+  for (const { first, n, y } of runs(out)) e.dispatch(kernel, { y }, { n, start: start + first * step, step }, grid(Math.ceil(n / 4 / WG)));
   return out;
+}
+
+/** A fresh tensor's elements in runs of whole 256-byte blocks that fit one binding each. */
+function runs(out: Tensor): { first: number; n: number; y: BufferRef }[] {
+  const chunk = Math.max(64, Math.floor(engine().maxBindingBytes / 256) * 64);
+  const list = [];
+  for (let first = 0; first < out.size; first += chunk) {
+    const n = Math.min(chunk, out.size - first);
+    list.push({ first, n, y: { buffer: out.buffer, offset: out.byteOffset + first * 4, size: Math.ceil(n / 4) * 16 } });
+  }
+  return list;
 }
 
 export function zeros(shape: Shape, dtype: DType = 'f32'): Tensor {
@@ -80,8 +91,10 @@ function random(shape: Shape, dist: 0 | 1, a: number, b: number, options: Random
   const out = Tensor.empty(shape, 'f32');
   const e = engine();
   const kernel = e.kernel({ file: 'random', constants: { WG, DIST: dist } });
-  const threads = dist === 0 ? out.size : Math.ceil(out.size / 2);
-  e.dispatch(kernel, { y: out.binding }, { n: out.size, stream, key0, key1, lo: a, hi: b }, grid(Math.ceil(threads / WG)));
+  for (const { first, n, y } of runs(out)) {
+    const threads = dist === 0 ? n : Math.ceil(n / 2);
+    e.dispatch(kernel, { y }, { n, counter0: dist === 0 ? first : first / 2, stream, key0, key1, lo: a, hi: b }, grid(Math.ceil(threads / WG)));
+  }
   return out;
 }
 

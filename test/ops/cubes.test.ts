@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
+import { capBindingBytes } from '../../src/ops/chunks.js';
 import { useEngine } from '../support/engine.js';
 import { randomArray } from '../support/reference.js';
 
@@ -55,5 +56,18 @@ describe('MagicNet cube partition and recovery (method-spec §3)', () => {
     const swapped = await T.mixCubes(T.fromArray(odd, [2, 1, 6, 6, 6]), swap, 2).toArray();
     expect(Array.from(swapped)).toEqual([...odd.slice(216), ...odd.slice(0, 216)]);
     expect(() => T.mixCubes(T.fromArray(odd, [2, 1, 6, 6, 6]), new Int32Array(16), 2)).toThrow(/does not permute/);
+  });
+
+  it('mixCubes over the binding limit copies cube by cube and matches the single-dispatch result', async () => {
+    const shape = [3, 2, 8, 8, 8]; // 12 KB: over a 4 KB cap, one image (4 KB) per window
+    const data = randomArray(3 * 2 * 512, 6);
+    const source = Int32Array.from({ length: 24 }, (_, i) => [[0, 1, 2], [2, 0, 1], [1, 2, 0]][(i % 8) % 3]![Math.floor(i / 8)]!);
+    const whole = await T.mixCubes(T.fromArray(data, shape), source, 2).toArray();
+    const previous = capBindingBytes(4096 + 64);
+    try {
+      expect(Array.from(await T.mixCubes(T.fromArray(data, shape), source, 2).toArray())).toEqual(Array.from(whole));
+    } finally {
+      capBindingBytes(previous);
+    }
   });
 });

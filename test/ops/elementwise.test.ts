@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
+import { capBindingBytes } from '../../src/ops/chunks.js';
 import { useEngine } from '../support/engine.js';
 import { expectClose, mapBroadcast, randomArray, numel } from '../support/reference.js';
 
@@ -122,5 +123,29 @@ describe('where', () => {
     ]);
     const y = T.where(T.fromArray(cond, [5]), T.fromArray(a, [3, 5]), T.fromArray(b, [3, 1]));
     expectClose(await y.toArray(), expected.data);
+  });
+});
+
+describe('tensors over the binding limit', () => {
+  it('split into runs of rows with windowed inputs, broadcast ones included', async () => {
+    const previous = capBindingBytes(2048); // a [6, 4, 64] tensor is 6 KB: runs of one outer index
+    try {
+      const cases: [number[], number[], number[]][] = [
+        [[6, 4, 64], [6, 1, 64], [4, 1]], // b windowed along dim 0, c bound whole
+        [[6, 4, 64], [1, 4, 64], [6, 4, 64]], // b repeated for every run (outer stride 0)
+        [[2880], [2880], []], // flat: re-viewed as [45, 64] rows
+      ];
+      for (const [k, shapes] of cases.entries()) {
+        const data = shapes.map((s, i) => randomArray(numel(s), 300 + 3 * k + i, -2, 2));
+        const [a, b, c] = shapes.map((s, i) => T.fromArray(data[i]!, s));
+        const inputs = shapes.map((s, i) => ({ data: data[i]!, shape: s }));
+        expectClose(await T.where(T.gt(a!, 0), b!, c!).toArray(), mapBroadcast((x, y, z) => (x > 0 ? y : z), inputs).data);
+        expectClose(await T.mul(a!, b!).toArray(), mapBroadcast((x, y) => x * y, inputs.slice(0, 2)).data, 2e-6, 1e-6);
+      }
+      // An innermost dim that is not a multiple of 4 gathers element by element: not split.
+      expect(() => T.add(T.zeros([6, 4, 65]), T.zeros([6, 1, 65]))).toThrow(/binding limit/);
+    } finally {
+      capBindingBytes(previous);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
+import { capBindingBytes } from '../../src/ops/chunks.js';
 import { useEngine } from '../support/engine.js';
 import { expectClose, numel, randomArray, unravel } from '../support/reference.js';
 
@@ -53,6 +54,30 @@ describe('reductions match float64', () => {
       }
     });
   }
+
+  it('split over the binding limit: runs of the outer axis, or R = R1·R2 in two passes', async () => {
+    const previous = capBindingBytes(8192); // 2044 f32 per binding
+    try {
+      const cases: [number[], number[]][] = [
+        [[12, 5, 64], [1]], // runs of outer rows
+        [[12, 5, 64], [0, 1, 2]], // R = 3840 = 8 · 480
+        [[3, 4, 5, 6, 7], [0, 2, 3, 4]],
+      ];
+      for (const [k, [shape, axes]] of cases.entries()) {
+        const data = randomArray(numel(shape), 500 + k);
+        for (const op of ['sum', 'max'] as const) {
+          const y = (op === 'sum' ? T.sum : T.max)(T.fromArray(data, shape), axes, true);
+          expectClose(await y.toArray(), reference(data, shape, axes, op), 1e-5, 1e-4);
+        }
+      }
+      const data = randomArray(12 * 5 * 64, 510);
+      expect(Array.from(await T.argmax(T.fromArray(data, [12, 5, 64]), 1).toArray())).toEqual(Array.from(reference(data, [12, 5, 64], [1], 'argmax')));
+      // One [R, inner] slice over the limit with no divisor of R that fits: a clear refusal.
+      expect(() => T.sum(T.fromArray(data, [12, 5, 64]), 0)).toThrow(/maxStorageBufferBindingSize/);
+    } finally {
+      capBindingBytes(previous);
+    }
+  });
 
   it('non-adjacent axes without keepdim drop every reduced axis', async () => {
     const shape = [3, 4, 5, 6];

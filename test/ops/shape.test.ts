@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
 import { engine } from '../../src/gpu/engine.js';
+import { capBindingBytes } from '../../src/ops/chunks.js';
 import { useEngine } from '../support/engine.js';
 import { numel, randomArray, stridesOf, unravel } from '../support/reference.js';
 
@@ -55,6 +56,29 @@ describe('shape ops', () => {
     const g = await x.grad!.toArray();
     expect(Array.from(g.subarray(0, 70000)).every((v) => v === 0)).toBe(true);
     expect(Array.from(g.subarray(70000))).toEqual(Array.from(big.subarray(70000), (v) => Math.fround(2 * v)));
+  });
+
+  it('copies over the binding limit in runs of the outermost dim, each side bound as a window', async () => {
+    const previous = capBindingBytes(2048);
+    try {
+      for (const [shape, order] of [
+        [[6, 5, 4, 8], [0, 2, 1, 3]], // vec4 rows
+        [[5, 7, 3, 9], [0, 3, 1, 2]], // scalar gather
+        [[2000], [0]], // one flat run below the buffer-copy size: split by vec4s
+      ] as [number[], number[]][]) {
+        const data = randomArray(numel(shape), 4);
+        const y = T.permute(T.fromArray(data, shape), order);
+        expect(Array.from(await y.toArray())).toEqual(Array.from(permuteRef(data, shape, order)));
+      }
+      const data = randomArray(6 * 100, 5);
+      const x = T.fromArray(data, [6, 100]);
+      const strip = T.slice(x, [null, [10, 90, 2]]); // strided rows from windows of x
+      expect(Array.from(await strip.toArray())).toEqual(Array.from({ length: 6 * 40 }, (_, i) => data[Math.floor(i / 40) * 100 + 10 + 2 * (i % 40)]!));
+      // The outermost output dim moved inward in x: one output slice spans nearly all of x.
+      expect(() => T.permute(T.zeros([6, 200]), [1, 0])).toThrow(/maxStorageBufferBindingSize of 2048 bytes/);
+    } finally {
+      capBindingBytes(previous);
+    }
   });
 
   it('slice with steps and negative indices', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
 import { threefry2x32, bitsToUniform, seedKey } from '../../src/util/random.js';
+import { capBindingBytes } from '../../src/ops/chunks.js';
 import { liveBuffers, useEngine } from '../support/engine.js';
 
 useEngine();
@@ -15,6 +16,16 @@ describe('creation', () => {
     expect(await T.fromArray([7.5], []).item()).toBe(7.5);
     expect(() => T.fromArray([1, 2, 3], [2, 2])).toThrow(/3 values do not fill shape \[2, 2\]/);
     await expect(T.zeros([2]).item()).rejects.toThrow(/one element/);
+  });
+
+  it('fills over the binding limit in runs of whole 256-byte blocks', async () => {
+    const previous = capBindingBytes(1000); // runs of 192 elements
+    try {
+      expect(Array.from(await T.arange(0, 1001, 1, 'f32').toArray())).toEqual(Array.from({ length: 1001 }, (_, i) => i));
+      expect(Array.from(await T.full([777], 3, 'i32').toArray()).every((v) => v === 3)).toBe(true);
+    } finally {
+      capBindingBytes(previous);
+    }
   });
 
   it('random numbers equal the CPU Threefry for the same seed, on any adapter', async () => {

@@ -91,6 +91,8 @@ function kBlocks(loader: Loader, kc: number, kernel: Triple): number {
  * loader, whose forward then runs two 32-voxel sub-tiles per workgroup (VPL 2): measured in one
  * process, alternating, 8 clean runs each: 32→32 48³ median 39.0 vs 33.5 GFLOP/s (TM 32), 64→64
  * 24³ 41.5 vs 35.0, 16→16 96³ 35.4 vs 30.3; the pair and point loaders are faster with TM 32.
+ * Eight rows (the cpu preset's 8-channel layers) take two sub-tiles as well: best of 6, batch 2,
+ * 8→8 64³ 82.8 → 63.9–75.8 ms, 8→8 32³ 11.2 → 8.8 ms, 16→8 64³ 146.7 → 127.6–132.9 ms.
  */
 export function tileRows(rows: number, loader?: Loader): number {
   return Math.min(loader === Loader.Row3 ? 16 : 32, Math.ceil(rows / 8) * 8);
@@ -98,7 +100,7 @@ export function tileRows(rows: number, loader?: Loader): number {
 
 /** Sub-tiles per forward workgroup (see tileRows). */
 function subTiles(packed: Packed): number {
-  return packed.loader === Loader.Row3 && packed.tm === 16 ? 2 : 1;
+  return packed.loader === Loader.Row3 && packed.tm <= 16 ? 2 : 1;
 }
 
 export interface Packed {

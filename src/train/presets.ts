@@ -13,8 +13,9 @@ import { PAPER, registerPreset, type TrainConfig } from './config.js';
  * Its controller (the conv that writes every class's dynamic head) starts He-normal with a zero
  * bias instead of PyTorch's default: under the default the classes' heads start nearly identical
  * (the shared bias dominates), the logits span ~0.015 and the text-driven head learned nothing in
- * this budget (held-out mean organ Dice 0.30 %; with He init 3.15 %, liver 47 %; measured in
- * PyTorch too, bench/torch_head_init.py: 48 supervised steps, 0.30 % vs 9.15 %). It shows that the whole pipeline runs; it
+ * this budget (held-out mean organ Dice 0.30 %; with He init 3.15 %, liver 47 %, both before the
+ * 2³-grid VJP fix of 2a0ab61, 1.74 % after it; measured in PyTorch too, bench/torch_head_init.py:
+ * 48 supervised steps, 0.30 % vs 9.15 %). It shows that the whole pipeline runs; it
  * cannot show the paper's numbers (README, "What the cpu preset can and cannot show").
  */
 export const CPU: TrainConfig = {

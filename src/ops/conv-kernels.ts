@@ -287,6 +287,24 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
   return out;
 }
 
+/**
+ * A 2×2×2 stride-2 map from a coarse grid to the 2× fine one — V-Net's up-convolution, and the
+ * down-convolution's input gradient — as one GEMM [Cout·8 × Cin] whose rows scatter to the
+ * interleaved fine grid (w: [Cin, Cout, 2, 2, 2]). Null when it does not apply: the scatter stores
+ * a lane's 4 coarse voxels as 8 consecutive fine w positions, so the coarse W must be a multiple of
+ * 4 (the 2³ bottleneck of a 32³ cube takes the caller's gather).
+ */
+export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Triple, fine: Triple, bias: Tensor | null = null): Tensor | null {
+  const k2s2 = g.kernel.every((k) => k === 2) && g.stride.every((s) => s === 2) && g.pad.every((p) => p === 0) && g.dilation.every((d) => d === 1);
+  if (!k2s2 || fine.some((f, a) => f !== 2 * coarse[a]!) || coarse[2] % 4 !== 0) return null;
+  const [cin, cout] = [w.shape[0]!, w.shape[1]!];
+  const point: Geometry = { n: g.n, cin, input: coarse, out: coarse, kernel: [1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], dilation: [1, 1, 1], transposed: false };
+  const packed = packWeights(w, cout * 8, cin, [1, 1, 1], Loader.Point, true, false);
+  const y = convGemm(x, packed, point, { bias, scatter2: true, outChannels: cout });
+  packed.a.dispose();
+  return y;
+}
+
 /** [rowsPadded, colBlocks, 4] sums → [rows, kc, kd, kh, kw]. */
 function unpack(total: Tensor, rows: number, loader: Loader, g: Geometry): Tensor {
   const [kd, kh, kw] = g.kernel;

@@ -4,7 +4,7 @@ import { TakError, show } from '../util/errors.js';
 import { defineOp } from './registry.js';
 import { sum } from './reduce.js';
 import { checkBias, checkRank5, padPairs, type Padding } from './conv.js';
-import { Loader, chooseLoader, convGemm, packWeights, triple, weightGradient, type Geometry, type Triple } from './conv-kernels.js';
+import { Loader, chooseLoader, convGemm, packWeights, scatterUpsample2, triple, weightGradient, type Geometry, type Triple } from './conv-kernels.js';
 
 /**
  * convTranspose3d with PyTorch's semantics (torch.nn.functional.conv_transpose3d, groups = 1):
@@ -51,24 +51,10 @@ function geometry(x: Tensor, w: Tensor, options: ConvTranspose3dOptions): { forw
   };
 }
 
-/** The GEMM + scatter path: its vec4 of input voxels must lie in one row (W % 4 == 0); tiny inputs
- * (the bottleneck of a 32³ cube is 2³) take the general path. */
-function isUpsample2(g: Geometry): boolean {
-  return (
-    g.kernel.every((k) => k === 2) && g.stride.every((s) => s === 2) && g.pad.every((p) => p === 0) && g.dilation.every((d) => d === 1) &&
-    g.out.every((o, a) => o === 2 * g.input[a]!) && g.input[2] % 4 === 0
-  );
-}
-
 function transposedForward(x: Tensor, w: Tensor, bias: Tensor | null, g: Geometry): Tensor {
+  const scattered = scatterUpsample2(x, w, g, g.input, g.out, bias);
+  if (scattered) return scattered;
   const [cin, cout] = [w.shape[0]!, w.shape[1]!];
-  if (isUpsample2(g)) {
-    const point: Geometry = { n: g.n, cin, input: g.input, out: g.input, kernel: [1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], dilation: [1, 1, 1], transposed: false };
-    const packed = packWeights(w, cout * 8, cin, [1, 1, 1], Loader.Point, true, false);
-    const y = convGemm(x, packed, point, { bias, scatter2: true, outChannels: cout });
-    packed.a.dispose();
-    return y;
-  }
   const packed = packWeights(w, cout, cin, g.kernel, Loader.General, true, false);
   const y = convGemm(x, packed, g, { bias });
   packed.a.dispose();

@@ -5,7 +5,7 @@ import { gt, mul } from './elementwise.js';
 import { defineOp } from './registry.js';
 import { sum } from './reduce.js';
 import {
-  Loader, chooseLoader, convGemm, convOutSize, packWeights, triple, weightGradient, type Geometry, type Triple,
+  Loader, chooseLoader, convGemm, convOutSize, packWeights, scatterUpsample2, triple, weightGradient, type Geometry, type Triple,
 } from './conv-kernels.js';
 
 /**
@@ -93,16 +93,8 @@ function inputGradient(gy: Tensor, w: Tensor, g: Geometry, padAfter: Triple): Te
     packed.a.dispose();
     return dx;
   }
-  const k2s2 = g.kernel.every((k) => k === 2) && g.stride.every((s) => s === 2) && g.pad.every((p) => p === 0) && g.dilation.every((d) => d === 1);
-  // The scatter stores a lane's 4 voxels as 8 consecutive w positions: dy's W must be a multiple
-  // of 4 (a 2³ bottleneck, as in every 32³ cube, takes the gather below).
-  if (k2s2 && g.input.every((i, a) => i === 2 * g.out[a]!) && g.out[2] % 4 === 0) {
-    const point: Geometry = { n: g.n, cin: cout, input: g.out, out: g.out, kernel: [1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], dilation: [1, 1, 1], transposed: false };
-    const packed = packWeights(w, cin * 8, cout, [1, 1, 1], Loader.Point, true, false);
-    const dx = convGemm(gy, packed, point, { scatter2: true, outChannels: cin });
-    packed.a.dispose();
-    return dx;
-  }
+  const scattered = scatterUpsample2(gy, w, g, g.out, g.input);
+  if (scattered) return scattered;
   const back: Geometry = { ...g, cin: cout, input: g.out, out: g.input, transposed: true };
   const packed = packWeights(w, cin, cout, g.kernel, Loader.General, true, false);
   const dx = convGemm(gy, packed, back);

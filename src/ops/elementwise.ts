@@ -70,10 +70,11 @@ export function elementwise(op: number, inputs: Tensor[], alpha = 0, beta = 0): 
   });
   const [a, b = a, c = a] = inputs as [Tensor, Tensor?, Tensor?];
   const operands = [a, b, c].map((t, i) => ({ tensor: t, offset: 0, strides: strides[i] ?? strides[0]! }));
-  const runs = byRows && rank > 1 ? splitOuter('elementwise op', dims, [...operands, { tensor: out, offset: 0, strides: contiguous, exact: true }]) : [null];
+  // Split (rows geometry, rank ≥ 2 by now) only over the binding limit: the common path stays one dispatch.
+  const runs = split ? splitOuter('elementwise op', dims, [...operands, { tensor: out, offset: 0, strides: contiguous, exact: true }]) : [null];
   for (const run of runs) {
     // A run's rows: `count` indices of the outermost dim; inputs are bound from `origin` on.
-    const rows = run ? run.count * rowsPerOuter : 1;
+    const rows = run ? run.count * rowsPerOuter : byRows ? out.size / last : 1;
     const origin = (i: number) => (run && i < inputs.length ? run.start * operands[i]!.strides[0]! - run.offsets[i]! : 0);
     const [rowsY, rowsZ] = grid(rows);
     e.dispatch(

@@ -126,6 +126,14 @@ export class Engine {
     return buffer;
   }
 
+  /** Byte ranges of whole 256-byte blocks, each within one binding, that cover `bytes` bytes. */
+  bindingBlocks(bytes: number): { offset: number; size: number }[] {
+    const chunk = Math.max(256, Math.floor(this.maxBindingBytes / 256) * 256);
+    const blocks = [];
+    for (let offset = 0; offset < bytes; offset += chunk) blocks.push({ offset, size: Math.min(chunk, bytes - offset) });
+    return blocks;
+  }
+
   /** Records a fill of the whole buffer with one 32-bit pattern (NaN poisoning in tests). */
   private fillBits(buffer: PooledBuffer, bits: number): void {
     const kernel = this.kernels.get({ file: 'fill', types: { T: 'u32' }, constants: { WG: 64 } });
@@ -133,9 +141,7 @@ export class Engine {
     const cap = this.bindingCap;
     this.bindingCap = null;
     try {
-      const chunk = Math.floor(this.maxBindingBytes / 256) * 256;
-      for (let offset = 0; offset < buffer.size; offset += chunk) {
-        const size = Math.min(chunk, buffer.size - offset);
+      for (const { offset, size } of this.bindingBlocks(buffer.size)) {
         this.dispatch(kernel, { y: { buffer, offset, size } }, { n: size / 4, start: bits, step: 0 }, grid(Math.ceil(size / 16 / 64)));
       }
     } finally {

@@ -14,15 +14,13 @@ function fill(shape: Shape, dtype: DType, start: number, step: number): Tensor {
   return out;
 }
 
-/** A fresh tensor's elements in runs of whole 256-byte blocks that fit one binding each. */
+/** A fresh tensor's elements in runs that fit one binding each (see Engine.bindingBlocks). */
 function runs(out: Tensor): { first: number; n: number; y: BufferRef }[] {
-  const chunk = Math.max(64, Math.floor(engine().maxBindingBytes / 256) * 64);
-  const list = [];
-  for (let first = 0; first < out.size; first += chunk) {
-    const n = Math.min(chunk, out.size - first);
-    list.push({ first, n, y: { buffer: out.buffer, offset: out.byteOffset + first * 4, size: Math.ceil(n / 4) * 16 } });
-  }
-  return list;
+  return engine().bindingBlocks(out.size * 4).map(({ offset, size }) => ({
+    first: offset / 4,
+    n: size / 4,
+    y: { buffer: out.buffer, offset: out.byteOffset + offset, size: Math.ceil(size / 16) * 16 },
+  }));
 }
 
 export function zeros(shape: Shape, dtype: DType = 'f32'): Tensor {

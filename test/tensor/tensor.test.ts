@@ -28,6 +28,17 @@ describe('creation', () => {
     }
   });
 
+  it('draws random numbers over the binding limit that equal the unsplit draw (counter offset per run)', async () => {
+    const whole = [await T.rand([1001], 0, 1, { seed: 9 }).toArray(), await T.randn([1001], 0, 1, { seed: 9 }).toArray()];
+    const previous = capBindingBytes(1000);
+    try {
+      expect(Array.from(await T.rand([1001], 0, 1, { seed: 9 }).toArray())).toEqual(Array.from(whole[0]!));
+      expect(Array.from(await T.randn([1001], 0, 1, { seed: 9 }).toArray())).toEqual(Array.from(whole[1]!));
+    } finally {
+      capBindingBytes(previous);
+    }
+  });
+
   it('random numbers equal the CPU Threefry for the same seed, on any adapter', async () => {
     const n = 1001;
     const u = await T.rand([n], -1, 3, { seed: 42 }).toArray();

@@ -41,6 +41,7 @@ interface ConvCase {
 const N = 2;
 
 export const CONV_CASES: ConvCase[] = [
+  { name: 'conv 8->8 k3 64³ (cpu preset)', transposed: false, cin: 8, cout: 8, size: 64, kernel: 3, stride: 1, pad: 1 },
   { name: 'conv 1->16 k3 96³', transposed: false, cin: 1, cout: 16, size: 96, kernel: 3, stride: 1, pad: 1 },
   { name: 'conv 16->16 k3 96³', transposed: false, cin: 16, cout: 16, size: 96, kernel: 3, stride: 1, pad: 1 },
   { name: 'conv 32->32 k3 48³', transposed: false, cin: 32, cout: 32, size: 48, kernel: 3, stride: 1, pad: 1 },

@@ -20,7 +20,7 @@ import { trainSuites } from './train.js';
 const suites: BenchSuite[] = [
   ...coreSuites,
   { name: 'matmul', run: () => runMatmulBench() },
-  { name: 'conv', run: () => runConvBench() },
+  { name: 'conv', run: () => runConvBench(process.env.TAK_WGPU_BENCH_CONV ?? '') }, // e.g. TAK_WGPU_BENCH_CONV='8->8': the cases whose name holds it
   ...headSuites,
   ...lossSuites,
   ...trainSuites,

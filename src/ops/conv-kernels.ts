@@ -91,8 +91,9 @@ function kBlocks(loader: Loader, kc: number, kernel: Triple): number {
  * loader, whose forward then runs two 32-voxel sub-tiles per workgroup (VPL 2): measured in one
  * process, alternating, 8 clean runs each: 32→32 48³ median 39.0 vs 33.5 GFLOP/s (TM 32), 64→64
  * 24³ 41.5 vs 35.0, 16→16 96³ 35.4 vs 30.3; the pair and point loaders are faster with TM 32.
- * Eight rows (the cpu preset's 8-channel layers) take two sub-tiles as well: best of 6, batch 2,
- * 8→8 64³ 82.8 → 63.9–75.8 ms, 8→8 32³ 11.2 → 8.8 ms, 16→8 64³ 146.7 → 127.6–132.9 ms.
+ * Eight rows (the cpu preset's 8-channel layers) take two sub-tiles as well:
+ * `TAK_WGPU_BENCH_CONV='8->8' npm run bench -- conv`, alternating, forward 81.0 / 85.5 ms with one
+ * sub-tile against 65.8 / 59.5 ms with two (forward+backward 256 / 307 against 204 / 238 ms).
  */
 export function tileRows(rows: number, loader?: Loader): number {
   return Math.min(loader === Loader.Row3 ? 16 : 32, Math.ceil(rows / 8) * 8);

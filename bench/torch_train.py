@@ -507,7 +507,8 @@ class ClassDistribution:
 # ---------------------------------------------------------------------------------------------
 # One iteration (src/train/tak-step.ts takStep).
 
-def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_rows, iteration, epoch):
+def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_rows, iteration, epoch, source=None):
+    """One iteration; `source` [B, n^3] fixes the cross-image cube permutation (random when None)."""
     L = labels.shape[0]
     B = x.shape[0]
     n = cfg['cubes']
@@ -527,7 +528,8 @@ def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_row
     out = student.head(features[2:], student.decode(features), text)
 
     # 2. Cross-image partition and recovery.
-    source = torch.argsort(torch.rand(B, cubes), dim=0)
+    if source is None:
+        source = torch.argsort(torch.rand(B, cubes), dim=0)
     inverse = torch.argsort(source, dim=0)
     mixed = student.encode(mix_cubes(x, source, n))
     recovered = [mix_cubes(f, inverse, n) for f in mixed[2:]]

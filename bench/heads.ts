@@ -1,10 +1,14 @@
+import { fileURLToPath } from 'node:url';
 import * as T from '../src/index.js';
 import { adapterName, timeGpu, type BenchRow, type BenchSuite } from './harness.js';
+import { torchAvailable, torchSeconds, type Timed } from './peers.js';
 
 /**
  * TAK's dynamic segmentation head (method-spec §6) at training size: B = 2 images, K = 16 classes,
  * 8 feature channels, 96³, forward and forward + backward (∂h and ∂θ), next to the issue's
- * yardstick — one 32→32 3×3×3 convolution at 48³, batch 2, forward — on the same adapter.
+ * yardstick — one 32→32 3×3×3 convolution at 48³, batch 2, forward — on the same adapter; with
+ * python3-torch, PyTorch CPU in the same run in both of bench/torch_train.py's forms: upstream's
+ * grouped 1×1×1 convolutions and the chunked custom autograd function.
  */
 
 const GB = 1e9;
@@ -49,15 +53,40 @@ async function dynamicHead(): Promise<BenchRow[]> {
     }
   });
   for (const t of [h, theta, seed, leafH, leafTheta]) t.dispose();
-  const row = (name: string, seconds: number, bytes: number, macCount: number): BenchRow => ({
-    name, adapter, metric: 'bandwidth', value: bytes / seconds / GB, unit: 'GB/s',
-    ms: seconds * 1e3, GMACps: macCount / seconds / GB, vsConv: seconds * 1e3 / conv.ms,
-  });
+  const peers = torchHead(b, k, 96);
+  const row = (name: string, pass: 'forward' | 'train', seconds: number, bytes: number, macCount: number): BenchRow => {
+    const grouped = peers.get(`grouped ${pass}`)?.seconds;
+    const chunked = peers.get(`chunked ${pass}`)?.seconds;
+    return {
+      name, adapter, metric: 'bandwidth', value: bytes / seconds / GB, unit: 'GB/s',
+      ms: seconds * 1e3, GMACps: macCount / seconds / GB, vsConv: seconds * 1e3 / conv.ms,
+      torchGroupedMs: grouped ? grouped * 1e3 : '-', torchChunkedMs: chunked ? chunked * 1e3 : '-',
+      'tak-wgpu/torch grouped time': grouped ? seconds / grouped : '-',
+    };
+  };
   return [
     conv,
-    row('dynamic head forward, B 2, K 16, 8 ch, 96³', forward, forwardBytes, macs),
-    row('dynamic head forward+backward (∂h, ∂θ)', both, forwardBytes + backwardBytes, trainingMacs),
+    row('dynamic head forward, B 2, K 16, 8 ch, 96³', 'forward', forward, forwardBytes, macs),
+    row('dynamic head forward+backward (∂h, ∂θ)', 'train', both, forwardBytes + backwardBytes, trainingMacs),
   ];
+}
+
+/** PyTorch CPU on the same head, both forms of bench/torch_train.py (head_case). */
+function torchHead(batch: number, classes: number, size: number): Map<string, Timed> {
+  const torch = torchAvailable();
+  if (!torch.ok) {
+    process.stderr.write(`PyTorch columns skipped: ${torch.reason}\n`);
+    return new Map();
+  }
+  const dir = JSON.stringify(fileURLToPath(new URL('../../bench', import.meta.url)));
+  const peer = `(__import__('sys').path.insert(0, ${dir}) or __import__('torch_train'))`;
+  const cases = ['grouped', 'chunked'].flatMap((form) =>
+    (['forward', 'train'] as const).map((pass) => ({
+      key: `${form} ${pass}`,
+      setup: `${peer}.head_case('${form}', ${batch}, ${classes}, ${size}, ${pass === 'train' ? 'True' : 'False'})`,
+    })),
+  );
+  return torchSeconds(cases, 2, { hugePages: true });
 }
 
 export const headSuites: BenchSuite[] = [{ name: 'heads', run: dynamicHead }];

@@ -180,7 +180,7 @@ export function torchAvailable(): { ok: true; version: string; threads: number }
  * returns, by key, the fastest clean call (the same /proc/stat rule as timeClean; one warm-up,
  * up to 2·`runs` calls, stopping after `runs` clean ones).
  */
-export function torchSeconds(cases: TorchCase[], runs: number): Map<string, Timed> {
+export function torchSeconds(cases: TorchCase[], runs: number, options: { hugePages?: boolean } = {}): Map<string, Timed> {
   const script = `
 import json, os, sys, time, torch
 import torch.nn.functional as F
@@ -211,7 +211,11 @@ for key, setup in cases:
     out[key] = clean or best
 print(json.dumps(out))
 `;
+  // hugePages: glibc's malloc asks for transparent huge pages only with this tunable, read at
+  // start-up (bench/torch_train.py re-executes itself with it); multi-GB working sets need it.
+  const env = options.hugePages ? { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' } : process.env;
   const result = execFileSync(PYTHON, ['-c', script, JSON.stringify(cases.map((c) => [c.key, c.setup]))], {
+    env,
     encoding: 'utf8',
     maxBuffer: 1 << 20,
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -25,10 +25,16 @@ One iteration, as takStep:
  10. total = sup + 0.1 loc + lambda_u cons + lambda_c con; backward; SGD (nesterov, wd); EMA;
      poly learning rate.
 
+The dynamic head runs as upstream writes it (Universal Model heads_forward: grouped 1x1x1
+convolutions over the features repeated per class), unless --head chunked selects the
+memory-bounded custom autograd function (~5x slower here; for batches whose hidden activations do
+not fit in memory). --phases profiles one more iteration and splits it into bench/train.ts's phases.
+
 Usage:
   /usr/bin/python3 bench/torch_train.py --patch 64 --cubes 2 --filters 8 --classes 16 \
       --labeled 1 --unlabeled 1 --text-dim 512 --contrast-samples 4 --iters 3 --warmup 1 \
-      --threads 2 [--no-text] [--no-contrast] [--no-blend] [--epoch E] [--iteration I]
+      --threads 2 [--no-text] [--no-contrast] [--no-blend] [--epoch E] [--iteration I] \
+      [--head grouped|chunked] [--phases]
   /usr/bin/python3 bench/torch_train.py --params-only --filters 16 --patch 96 --cubes 3
 """
 
@@ -36,6 +42,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -242,17 +249,62 @@ class DynamicHead(torch.autograd.Function):
         return gh, gtheta
 
 
-def dynamic_head(h, theta):
-    """h [B, 8, D, H, W], theta [B, K, 153] -> logits [B, K, D, H, W] (method-spec §6)."""
-    batch, _, *spatial = h.shape
-    out = DynamicHead.apply(h.reshape(batch, 8, -1), theta)
-    return out.view(batch, theta.shape[1], *spatial)
+def grouped_head(h, theta):
+    """Upstream's heads_forward (Universal Model): per image, the features repeated K times and three
+    grouped 1x1x1 convolutions (groups = K), autograd keeping every hidden activation. About 5x
+    faster than DynamicHead on 2 threads (64^3, K 16), but it holds ~5 [K*8, D, H, W] tensors per
+    image: some GB per image at 96^3, over this machine's memory for the paper's batch."""
+    k = theta.shape[1]
+    outs = []
+    for b in range(h.shape[0]):
+        w1, b1, w2, b2, w3, b3 = _head_params(theta[b], k)
+        x = h[b:b + 1].repeat(1, k, 1, 1, 1)
+        x = F.relu(F.conv3d(x, w1.view(8 * k, 8, 1, 1, 1), b1.view(-1), groups=k))
+        x = F.relu(F.conv3d(x, w2.reshape(8 * k, 8, 1, 1, 1), b2.view(-1), groups=k))
+        outs.append(F.conv3d(x, w3.reshape(k, 8, 1, 1, 1), b3.view(-1), groups=k))
+    return torch.cat(outs, 0)
+
+
+def dynamic_head(h, theta, form='grouped'):
+    """h [B, 8, D, H, W], theta [B, K, 153] -> logits [B, K, D, H, W] (method-spec §6).
+    form: 'grouped' (upstream's grouped convolutions) or 'chunked' (DynamicHead, bounded memory)."""
+    with phase('head'):
+        if form == 'grouped':
+            return grouped_head(h, theta)
+        batch, _, *spatial = h.shape
+        out = DynamicHead.apply(h.reshape(batch, 8, -1), theta)
+        return out.view(batch, theta.shape[1], *spatial)
+
+
+def head_case(form, batch, classes, size, train):
+    """A zero-argument callable for bench/heads.ts: the dynamic head in `form` on random features
+    [batch, 8, size^3] and parameters [batch, classes, 153]; forward (no grad) or forward+backward.
+    Keeps freed memory in the calling process's heap as this script does for itself: without it,
+    every ~0.5 GB hidden activation of the grouped form is mapped and page-faulted afresh (64^3
+    forward: 6 s instead of 0.1 s)."""
+    keep_freed_memory()
+    h = torch.randn(batch, 8, size, size, size) * 0.5
+    theta = torch.randn(batch, classes, DYNAMIC_PARAMS) * 0.3
+    if not train:
+        def forward():
+            with torch.no_grad():
+                dynamic_head(h, theta, form)
+        return forward
+    h.requires_grad_()
+    theta.requires_grad_()
+    seed = torch.randn(batch, classes, size, size, size)
+
+    def forward_backward():
+        dynamic_head(h, theta, form).backward(seed)
+        h.grad = theta.grad = None
+    return forward_backward
 
 
 class TakNet(nn.Module):
-    def __init__(self, classes, n_filters, patch, cubes, text, text_dim):
+    def __init__(self, classes, n_filters, patch, cubes, text, text_dim, head_form='grouped'):
         super().__init__()
         f = n_filters
+        self.head_form = head_form
         edge = patch // cubes
         if patch % cubes or edge % 16:
             raise ValueError(f'patch {patch} / {cubes} cubes per axis gives cube edge {patch / cubes}; it must be a multiple of 16')
@@ -327,7 +379,7 @@ class TakNet(nn.Module):
         w = self.controller.weight.reshape(DYNAMIC_PARAMS, 2 * self.e)
         theta = F.linear(g, w[:, :self.e]).unsqueeze(1) + F.linear(clip, w[:, self.e:], self.controller.bias).unsqueeze(0)  # [B, C, 153]
         h = self.precls_conv(x9)  # [B, 8, D, H, W]
-        return dynamic_head(h, theta)
+        return dynamic_head(h, theta, self.head_form)
 
     def locate(self, x5):
         return self.fc_layer(x5)
@@ -505,6 +557,64 @@ class ClassDistribution:
 
 
 # ---------------------------------------------------------------------------------------------
+# Phase split (--phases): the same phases as bench/train.ts gives tak-wgpu's kernels.
+
+def phase(name):
+    """A profiler scope for code whose ops belong to one phase whatever their kind (a no-op unless profiling)."""
+    return torch.autograd.profiler.record_function(f'phase:{name}')
+
+
+# An op not inside a phase scope is classified by its own name or its nearest ancestor's (innermost
+# first); backward ops by their autograd node, or by the scope of the forward op they differentiate.
+PHASE_RULES = [
+    ('backbone', re.compile(r'conv|Convolution|batch_norm|BatchNorm|instance_norm|group_norm|GroupNorm|MixCubes|relu|Relu|threshold|clamp_min')),
+    ('head', re.compile(r'aten::(mm|addmm|bmm|linear|matmul)\b|softmax|Softmax|MmBackward|AddmmBackward|BmmBackward')),
+]
+
+
+def phase_split(prof, wall_ms):
+    """Self CPU time per phase, as % of the profiled iteration's wall time; `python` is the rest
+    (the interpreter between ops). Events: torch.profiler's FunctionEvents (cpu_parent, sequence_nr)."""
+    events = prof.profiler.function_events
+
+    def chain(e):
+        while e is not None:
+            yield e
+            e = e.cpu_parent
+
+    forward_phase = {}
+    for e in events:
+        if e.sequence_nr >= 0 and not e.name.startswith('autograd::'):
+            scope = next((a.name[6:] for a in chain(e) if a.name.startswith('phase:')), None)
+            if scope:
+                forward_phase[e.sequence_nr] = scope
+
+    def classify(e):
+        names = [a.name for a in chain(e)]
+        if any('DynamicHead' in n for n in names):
+            return 'head'
+        for a in chain(e):
+            if a.name.startswith('phase:'):
+                return a.name[6:]
+            if a.name.startswith('Optimizer.'):
+                return 'optimizer'
+            if a.name.startswith('autograd::engine::evaluate_function') and a.sequence_nr in forward_phase:
+                return forward_phase[a.sequence_nr]
+        for n in names:
+            for name, pattern in PHASE_RULES:
+                if pattern.search(n):
+                    return name
+        return 'glue'
+
+    totals = {name: 0.0 for name in ('backbone', 'head', 'losses', 'optimizer', 'glue')}
+    for e in events:
+        totals[classify(e)] += e.self_cpu_time_total / 1000
+    shares = {name: 100 * ms / wall_ms for name, ms in totals.items()}
+    shares['python'] = max(0.0, 100 - sum(shares.values()))
+    return shares
+
+
+# ---------------------------------------------------------------------------------------------
 # One iteration (src/train/tak-step.ts takStep).
 
 def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_rows, iteration, epoch, source=None):
@@ -548,7 +658,8 @@ def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_row
     # 4. Supervised terms on the labelled crops.
     out_soft = torch.softmax(out, 1)
     unmix_soft = torch.softmax(out_unmix, 1)
-    supervised = ga_ce(out[:L], truth) + ga_dice(out_soft[:L], truth) + ga_dice(unmix_soft[:L], truth)
+    with phase('losses'):
+        supervised = ga_ce(out[:L], truth) + ga_dice(out_soft[:L], truth) + ga_dice(unmix_soft[:L], truth)
 
     # 5. Within-image partition: cube-location loss per image.
     image_cubes = partition_cubes(x, n)
@@ -558,7 +669,9 @@ def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_row
     for b in range(B):
         f = student.encode(image_cubes[b * cubes:(b + 1) * cubes])
         cube_features.append(f)
-        location = location + F.cross_entropy(student.locate(f[4]), targets)
+        logits = student.locate(f[4])
+        with phase('losses'):
+            location = location + F.cross_entropy(logits, targets)
     location = location / B
 
     # 6. Labelled cubes decoded and reassembled; one head per image.
@@ -567,7 +680,9 @@ def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_row
         torch.cat([assemble_cubes(student.decode(f), n) for f in cube_features[:L]], 0),
         text,
     )
-    supervised = (supervised + ga_dice(torch.softmax(within, 1), truth)) / 4
+    within_soft = torch.softmax(within, 1)
+    with phase('losses'):
+        supervised = (supervised + ga_dice(within_soft, truth)) / 4
 
     # 7. Cube-wise pseudo-label blending (no gradient): teacher decoder + head per cube.
     blend = None
@@ -585,7 +700,8 @@ def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_row
     distribution.maybe_update(iteration, cfg['class_log_interval'])
 
     # 8. Consistency of the recovered output on the unlabelled crops.
-    consistency = ga_dice(unmix_soft[L:], target)
+    with phase('losses'):
+        consistency = ga_dice(unmix_soft[L:], target)
 
     # 9. Cross-modal contrastive alignment over x3, x4, x5.
     contrast = torch.zeros(())
@@ -601,18 +717,20 @@ def tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_row
                 projected[s][L:], projected_mix[s][L:], torch.cat([w[s] for w in within_projected[L:]], 0),
             ], 0)
             per_class = cfg['contrast_samples'] * [4, 2, 1][s]
-            contrast = contrast + contrastive_stage(maps, stage_labels, text[1][s], text_labels, per_class, classes, cfg['temperature'])
+            with phase('losses'):
+                contrast = contrast + contrastive_stage(maps, stage_labels, text[1][s], text_labels, per_class, classes, cfg['temperature'])
 
     # 10. Total loss, backward, optimiser, EMA, poly learning rate.
     total = supervised + location * cfg['location_weight'] + consistency * lambda_u + contrast * lambda_c
     total.backward()
     loss = float(total.item())
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    alpha = min(1 - 1 / (iteration + 1), cfg['ema_decay'])
-    with torch.no_grad():
-        for t, s_ in zip(teacher.parameters(), student.parameters()):
-            t.mul_(alpha).add_(s_, alpha=1 - alpha)
+    with phase('optimizer'):
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        alpha = min(1 - 1 / (iteration + 1), cfg['ema_decay'])
+        with torch.no_grad():
+            for t, s_ in zip(teacher.parameters(), student.parameters()):
+                t.mul_(alpha).add_(s_, alpha=1 - alpha)
     for group in optimizer.param_groups:
         group['lr'] = cfg['lr'] * max(0.0, 1 - (iteration + 1) / cfg['lr_decay_iters']) ** cfg['lr_power']
     return loss, do_contrast, blended
@@ -653,6 +771,9 @@ def parse_args(argv):
     p.add_argument('--no-blend', action='store_true', help='skip step 7 (as for iterations <= blendFromIter)')
     p.add_argument('--system-malloc', action='store_true', help="leave glibc's malloc defaults (no huge pages; freed large tensors unmapped)")
     p.add_argument('--params-only', action='store_true', help='build the student only and print its parameter count')
+    p.add_argument('--head', choices=['grouped', 'chunked'], default='grouped',
+                   help="dynamic head: upstream's grouped convolutions (default) or the chunked custom autograd function (bounded memory, for the paper's batch)")
+    p.add_argument('--phases', action='store_true', help='after the timed iterations, profile one more and report the share of each phase (torch.profiler)')
     return p.parse_args(argv)
 
 
@@ -671,7 +792,7 @@ def main(argv):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     text = not a.no_text
-    student = TakNet(a.classes, a.filters, a.patch, a.cubes, text, a.text_dim)
+    student = TakNet(a.classes, a.filters, a.patch, a.cubes, text, a.text_dim, a.head)
     params = parameter_count(student)
     if a.params_only:
         print(json.dumps({
@@ -681,7 +802,7 @@ def main(argv):
             'torch': torch.__version__,
         }))
         return
-    teacher = TakNet(a.classes, a.filters, a.patch, a.cubes, text, a.text_dim)
+    teacher = TakNet(a.classes, a.filters, a.patch, a.cubes, text, a.text_dim, a.head)
     for p in teacher.parameters():
         p.requires_grad_(False)
     student.train()
@@ -708,8 +829,17 @@ def main(argv):
         if i >= a.warmup:
             times.append(wall * 1000)
             others.append(max(0.0, (busy_ms() - b0 - (time.process_time() - c0) * 1000) / (cpus * wall * 1000)))
+    phases = None
+    if a.phases:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_rows, a.iteration, a.epoch)
+            wall = (time.perf_counter() - t0) * 1000
+        phases = dict(phase_split(prof, wall), profiled_ms=wall)
     print(json.dumps({
         'ms_per_iter': sum(times) / len(times),
+        'phases': phases,
         'iters': a.iters,
         'threads': a.threads,
         'torch': torch.__version__,
@@ -720,6 +850,7 @@ def main(argv):
         'cubes': a.cubes,
         'classes': a.classes,
         'text': text,
+        'head': a.head,
         'contrast': bool(flags[0]),
         'blend': bool(flags[1]),
         'epoch': a.epoch,

@@ -23,9 +23,11 @@ import { torchAvailable } from './peers.js';
  * `TAK_WGPU_BENCH_TRAIN=paper` times the paper's shapes instead (96³, 16 filters, 2 + 2 patches;
  * on lavapipe the 226 MB activations exceed the 128 MiB binding limit, so every op splits its
  * dispatches). With TAK_WGPU_PROFILE=1 the GPU time is split into phases by kernel; when Debian's
- * python3-torch is present, bench/torch_train.py runs the same network and batch for the ratio.
+ * python3-torch is present, bench/torch_train.py runs the same network and batch for the ratio
+ * (and, when profiling, splits one iteration of its own into the same phases with torch.profiler).
  */
 
+/** Phases by kernel; the first word is the key bench/torch_train.py --phases reports its share under. */
 const PHASES: [string, RegExp][] = [
   ['backbone (conv, norm, cube mixing)', /^(conv3d|conv3d_pack|norm|norm_coef|cube_mix|resize)\b/],
   ['head (dynamic head, linear, softmax)', /^(dynamic_head|matmul|softmax)\b/],
@@ -33,6 +35,7 @@ const PHASES: [string, RegExp][] = [
   ['optimizer + EMA', /^optim\b/],
   ['glue (elementwise, reductions, copies, fills, RNG)', /^(elementwise|reduce|strided_copy|fill|random|cast)\b/],
 ];
+const phaseKey = (phase: string) => phase.split(' ')[0]!;
 
 function benchConfig(): TrainConfig {
   const config = resolveConfig(process.env.TAK_WGPU_BENCH_TRAIN ?? 'cpu', undefined, {});
@@ -60,23 +63,51 @@ function phaseShares(before: Map<string, { ns: number }>, after: Map<string, { n
   return shares;
 }
 
-function torchPeer(config: TrainConfig, classes: number, textDim: number, iters: number): { ms: number; version: string; busy: number } | { reason: string } {
+interface PeerResult {
+  ms: number;
+  version: string;
+  busy: number;
+  head: string;
+  /** % of a profiled iteration per phase (backbone, head, losses, optimizer, glue, python). */
+  phases: Record<string, number> | null;
+}
+
+/**
+ * Upstream's dynamic head (grouped convolutions, every hidden activation kept for backward) is the
+ * peer's default and ~5× faster than the chunked form on this CPU; it keeps ~5 [K·8, P³] tensors
+ * per image and head call (3.4 GB at the cpu preset, ~23 GB for the paper's 2 + 2 × 96³, more than
+ * this machine has beside tak-wgpu's own buffers), so large batches use the chunked form.
+ */
+const GROUPED_HEAD_BYTES = 6e9;
+
+function torchPeer(config: TrainConfig, classes: number, textDim: number, iters: number, phases: boolean): PeerResult | { reason: string } {
   const torch = torchAvailable();
   if (!torch.ok) return { reason: torch.reason };
   const script = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'torch_train.py');
+  const headCalls = 2 * (config.labeledBatch + config.unlabeledBatch) + config.labeledBatch;
+  const head = 5 * classes * 8 * config.patch ** 3 * 4 * headCalls <= GROUPED_HEAD_BYTES ? 'grouped' : 'chunked';
   const args = [
     script, '--patch', String(config.patch), '--cubes', String(config.cubes), '--filters', String(config.nFilters),
     '--classes', String(classes), '--labeled', String(config.labeledBatch), '--unlabeled', String(config.unlabeledBatch),
     '--text-dim', String(textDim), '--contrast-samples', String(config.contrastSamples), '--iters', String(iters), '--warmup', '1', '--threads', '2',
-    ...(config.text ? [] : ['--no-text']), ...(config.contrast ? [] : ['--no-contrast']),
+    '--head', head, ...(phases ? ['--phases'] : []), ...(config.text ? [] : ['--no-text']), ...(config.contrast ? [] : ['--no-contrast']),
   ];
   try {
     const out = execFileSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const row = JSON.parse(out.trim().split('\n').pop()!) as { ms_per_iter: number; torch: string; others_share: number };
-    return { ms: row.ms_per_iter, version: row.torch, busy: row.others_share };
+    const row = JSON.parse(out.trim().split('\n').pop()!) as { ms_per_iter: number; torch: string; others_share: number; phases: Record<string, number> | null };
+    return { ms: row.ms_per_iter, version: row.torch, busy: row.others_share, head, phases: row.phases };
   } catch (error) {
     return { reason: `bench/torch_train.py failed: ${String((error as { stderr?: string }).stderr ?? error).slice(0, 300)}` };
   }
+}
+
+/** "backbone 3.1× (4.6 s / 1.5 s), …": each phase's time per iteration, from the two profiled shares. */
+function phaseRatios(shares: Record<string, number>, ms: number, torchShares: Record<string, number>, torchMs: number): string {
+  return PHASES.map(([phase]) => {
+    const ours = ((shares[`${phase} %`] ?? 0) / 100) * ms;
+    const theirs = ((torchShares[phaseKey(phase)] ?? 0) / 100) * torchMs;
+    return `${phaseKey(phase)} ${(ours / theirs).toFixed(2)}× (${(ours / 1e3).toFixed(2)} s / ${(theirs / 1e3).toFixed(2)} s)`;
+  }).join(', ');
 }
 
 async function timeOnce(step: () => Promise<void>): Promise<number> {
@@ -122,12 +153,15 @@ async function trainIteration(): Promise<BenchRow[]> {
       name, adapter: adapterName(), metric: 'time per iteration', value: seconds * 1e3, unit: 'ms',
       dispatchesPerIter: Math.round((e.stats().dispatches - d0) / (iteration - i0)), peakGpuMB,
     };
-    if (before && after) Object.assign(row, phaseShares(before, after, wallMs), { profiled: 'yes (timestamps add per-dispatch passes)' });
+    const shares = before && after ? phaseShares(before, after, wallMs) : null;
+    if (shares) Object.assign(row, shares, { profiled: 'yes (timestamps add per-dispatch passes)' });
     else row.phases = 'run with TAK_WGPU_PROFILE=1 for the phase split';
     // The PyTorch peer on the same shapes; one timed step at paper shapes (about a minute each there).
-    const peer = torchPeer(config, data.classes, text.dim, config.preset === 'cpu' ? 3 : 1);
-    if ('ms' in peer) Object.assign(row, { torchCpuMs: peer.ms, torch: peer.version, torchBusy: peer.busy, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
-    else row.torch = peer.reason;
+    const peer = torchPeer(config, data.classes, text.dim, config.preset === 'cpu' ? 3 : 1, shares !== null);
+    if ('ms' in peer) {
+      Object.assign(row, { torchCpuMs: peer.ms, torch: peer.version, torchHead: peer.head, torchBusy: peer.busy, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
+      if (shares && peer.phases) row['tak-wgpu/torch per phase'] = phaseRatios(shares, seconds * 1e3, peer.phases, peer.ms);
+    } else row.torch = peer.reason;
     return [row];
   } catch (error) {
     const message = (error as Error).message;

@@ -161,7 +161,8 @@ export interface TorchCase {
   setup: string;
 }
 
-const PYTHON = '/usr/bin/python3';
+/** Debian's python3 (python3-torch); TAK_WGPU_PYTHON picks another interpreter, e.g. a CUDA build's. */
+export const PYTHON = process.env.TAK_WGPU_PYTHON ?? '/usr/bin/python3';
 
 /** Whether PyTorch is importable through Debian's python3 (and why not). */
 export function torchAvailable(): { ok: true; version: string; threads: number } | { ok: false; reason: string } {

@@ -34,7 +34,7 @@ Usage:
   /usr/bin/python3 bench/torch_train.py --patch 64 --cubes 2 --filters 8 --classes 16 \
       --labeled 1 --unlabeled 1 --text-dim 512 --contrast-samples 4 --iters 3 --warmup 1 \
       --threads 2 [--no-text] [--no-contrast] [--no-blend] [--epoch E] [--iteration I] \
-      [--head grouped|chunked] [--phases]
+      [--head grouped|chunked] [--phases] [--device cpu|cuda]
   /usr/bin/python3 bench/torch_train.py --params-only --filters 16 --patch 96 --cubes 3
 """
 
@@ -773,6 +773,7 @@ def parse_args(argv):
     p.add_argument('--params-only', action='store_true', help='build the student only and print its parameter count')
     p.add_argument('--head', choices=['grouped', 'chunked'], default='grouped',
                    help="dynamic head: upstream's grouped convolutions (default) or the chunked custom autograd function (bounded memory, for the paper's batch)")
+    p.add_argument('--device', choices=['cpu', 'cuda'], default='cpu', help='where the peer runs (cuda: a GPU peer, PyTorch >= 2.0)')
     p.add_argument('--phases', action='store_true', help='after the timed iterations, profile one more and report the share of each phase (torch.profiler)')
     return p.parse_args(argv)
 
@@ -790,6 +791,14 @@ def main(argv):
     if a.no_text and not a.no_contrast:
         fail('the contrastive loss aligns features with text anchors: --no-text needs --no-contrast')
     torch.set_num_threads(a.threads)
+    if a.device == 'cuda':
+        # A GPU peer for tak-wgpu on a GPU adapter. Factory calls without a device (here and in the
+        # losses) then allocate on the GPU; torch.set_default_device needs PyTorch >= 2.0.
+        if not torch.cuda.is_available() or not hasattr(torch, 'set_default_device'):
+            fail(f'--device cuda needs a CUDA build of PyTorch >= 2.0 with a visible GPU (torch {torch.__version__})')
+        if a.phases:
+            fail('--phases splits CPU time; use it with --device cpu')
+        torch.set_default_device('cuda')
     torch.manual_seed(a.seed)
     text = not a.no_text
     student = TakNet(a.classes, a.filters, a.patch, a.cubes, text, a.text_dim, a.head)
@@ -823,6 +832,8 @@ def main(argv):
     for i in range(a.warmup + a.iters):
         b0, c0, t0 = busy_ms(), time.process_time(), time.perf_counter()
         loss, *flags = tak_step(cfg, student, teacher, optimizer, distribution, x, labels, text_rows, a.iteration, a.epoch)
+        if a.device == 'cuda':
+            torch.cuda.synchronize()  # the optimiser and EMA after .item() are still queued
         wall = time.perf_counter() - t0
         if not math.isfinite(loss):
             fail(f'the loss became {loss} at repetition {i}')
@@ -859,6 +870,8 @@ def main(argv):
         'min_ms': min(times),
         'others_share': sum(others) / len(others),
         'malloc_tuned': MALLOC_TUNED,
+        'device': torch.cuda.get_device_name() if a.device == 'cuda' else 'cpu',
+        'peak_gpu_mb': torch.cuda.max_memory_allocated() / 2 ** 20 if a.device == 'cuda' else None,
         'loss': loss,
     }))
 

@@ -13,7 +13,7 @@ import { takStep } from '../src/train/tak-step.js';
 import { loadTextRows, networkConfig } from '../src/train/trainer.js';
 import { prepareTrainingData } from '../src/train/training-data.js';
 import { adapterName, timeAsync, type BenchRow, type BenchSuite } from './harness.js';
-import { torchAvailable } from './peers.js';
+import { PYTHON, torchAvailable } from './peers.js';
 
 /**
  * One full TAK training iteration (student on the labelled + unlabelled batch, cube mixing and
@@ -25,6 +25,8 @@ import { torchAvailable } from './peers.js';
  * dispatches). With TAK_WGPU_PROFILE=1 the GPU time is split into phases by kernel; when Debian's
  * python3-torch is present, bench/torch_train.py runs the same network and batch for the ratio
  * (and, when profiling, splits one iteration of its own into the same phases with torch.profiler).
+ * On a GPU adapter, TAK_WGPU_PYTHON=<a CUDA build's python3> TAK_WGPU_TORCH_DEVICE=cuda makes the
+ * peer PyTorch on the GPU.
  */
 
 /** Phases by kernel; the first word is the key bench/torch_train.py --phases reports its share under. */
@@ -79,23 +81,30 @@ interface PeerResult {
  * this machine has beside tak-wgpu's own buffers), so large batches use the chunked form.
  */
 const GROUPED_HEAD_BYTES = 6e9;
+/**
+ * TAK_WGPU_TORCH_DEVICE=cuda runs the peer on the GPU (PyTorch >= 2.0 through TAK_WGPU_PYTHON),
+ * the peer for tak-wgpu on a GPU adapter; the grouped head then has the GPU's memory to itself.
+ */
+const TORCH_DEVICE = process.env.TAK_WGPU_TORCH_DEVICE === 'cuda' ? 'cuda' : 'cpu';
+const GPU_GROUPED_HEAD_BYTES = 40e9;
 
 function torchPeer(config: TrainConfig, classes: number, textDim: number, iters: number, phases: boolean): PeerResult | { reason: string } {
   const torch = torchAvailable();
   if (!torch.ok) return { reason: torch.reason };
   const script = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'torch_train.py');
   const headCalls = 2 * (config.labeledBatch + config.unlabeledBatch) + config.labeledBatch;
-  const head = 5 * classes * 8 * config.patch ** 3 * 4 * headCalls <= GROUPED_HEAD_BYTES ? 'grouped' : 'chunked';
+  const budget = TORCH_DEVICE === 'cuda' ? GPU_GROUPED_HEAD_BYTES : GROUPED_HEAD_BYTES;
+  const head = 5 * classes * 8 * config.patch ** 3 * 4 * headCalls <= budget ? 'grouped' : 'chunked';
   const args = [
     script, '--patch', String(config.patch), '--cubes', String(config.cubes), '--filters', String(config.nFilters),
     '--classes', String(classes), '--labeled', String(config.labeledBatch), '--unlabeled', String(config.unlabeledBatch),
     '--text-dim', String(textDim), '--contrast-samples', String(config.contrastSamples), '--iters', String(iters), '--warmup', '1', '--threads', '2',
-    '--head', head, ...(phases ? ['--phases'] : []), ...(config.text ? [] : ['--no-text']), ...(config.contrast ? [] : ['--no-contrast']),
+    '--head', head, '--device', TORCH_DEVICE, ...(phases && TORCH_DEVICE === 'cpu' ? ['--phases'] : []), ...(config.text ? [] : ['--no-text']), ...(config.contrast ? [] : ['--no-contrast']),
   ];
   try {
-    const out = execFileSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const row = JSON.parse(out.trim().split('\n').pop()!) as { ms_per_iter: number; torch: string; others_share: number; phases: Record<string, number> | null };
-    return { ms: row.ms_per_iter, version: row.torch, busy: row.others_share, head, phases: row.phases };
+    const out = execFileSync(PYTHON, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const row = JSON.parse(out.trim().split('\n').pop()!) as { ms_per_iter: number; torch: string; others_share: number; phases: Record<string, number> | null; device: string };
+    return { ms: row.ms_per_iter, version: `${row.torch} ${row.device}`, busy: row.others_share, head, phases: row.phases };
   } catch (error) {
     return { reason: `bench/torch_train.py failed: ${String((error as { stderr?: string }).stderr ?? error).slice(0, 300)}` };
   }
@@ -159,7 +168,7 @@ async function trainIteration(): Promise<BenchRow[]> {
     // The PyTorch peer on the same shapes; one timed step at paper shapes (about a minute each there).
     const peer = torchPeer(config, data.classes, text.dim, config.preset === 'cpu' ? 3 : 1, shares !== null);
     if ('ms' in peer) {
-      Object.assign(row, { torchCpuMs: peer.ms, torch: peer.version, torchHead: peer.head, torchBusy: peer.busy, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
+      Object.assign(row, { torchMs: peer.ms, torch: peer.version, torchHead: peer.head, torchBusy: peer.busy, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
       if (shares && peer.phases) row['tak-wgpu/torch per phase'] = phaseRatios(shares, seconds * 1e3, peer.phases, peer.ms);
     } else row.torch = peer.reason;
     return [row];

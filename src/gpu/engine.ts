@@ -99,6 +99,11 @@ export class Engine {
     return this.gpu.limits;
   }
 
+  /** Whether the adapter is a CPU rasteriser (lavapipe, SwiftShader, WARP): kernels size their grids by it. */
+  get isSoftware(): boolean {
+    return this.gpu.summary.isSoftware;
+  }
+
   /** The adapter's maxStorageBufferBindingSize, or the lower cap set by capBindingBytes. */
   get maxBindingBytes(): number {
     return Math.min(this.gpu.limits.maxStorageBufferBindingSize ?? 128 << 20, this.bindingCap ?? Infinity);

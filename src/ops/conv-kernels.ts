@@ -253,9 +253,12 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
   for (const run of runs) {
     const columns = run.count * outVox;
     const voxelBlocks = Math.ceil(columns / 4);
-    // Enough splits to give both cores work; each split long enough to amortise its stores.
+    // Enough splits to give a CPU adapter's cores work, or to fill a GPU's multiprocessors (with
+    // 256 workgroups an H100 ran the 16→16 96³ weight gradient at 750 GFLOP/s against 6,000 for
+    // the forward); each split long enough to amortise its stores.
     const tiles = colTiles * (rowsPadded / tm);
-    const splits = Math.max(1, Math.min(Math.ceil(256 / tiles), Math.floor(voxelBlocks / 64), 1024));
+    const target = e.isSoftware ? 256 : 16384;
+    const splits = Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(voxelBlocks / 64), 1024));
     const perSplit = Math.ceil(voxelBlocks / splits);
     const used = Math.ceil(voxelBlocks / perSplit);
     const part = Tensor.empty([used, rowsPadded, colTiles * 8, 4]);

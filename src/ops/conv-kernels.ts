@@ -222,6 +222,16 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
   return y;
 }
 
+/** Workgroups the weight gradient's split-K grid aims at; null: by adapter (256 on a CPU, 16,384 on a GPU). */
+let weightGradientWorkgroups: number | null = null;
+
+/** Sets that target (tests run the GPU-sized grid on lavapipe); returns the previous one. */
+export function setWeightGradientWorkgroups(target: number | null): number | null {
+  const previous = weightGradientWorkgroups;
+  weightGradientWorkgroups = target;
+  return previous;
+}
+
 /**
  * dW[row, kc, taps] = Σ_{n, out} G[n, row, out]·X̃[(kc, tap), (n, out)] for the convolution `g` that
  * gathers x: split-K partial sums (one per run of voxel blocks) reduced in a fixed order.
@@ -257,7 +267,7 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
     // 256 workgroups an H100 ran the 16→16 96³ weight gradient at 750 GFLOP/s against 6,000 for
     // the forward); each split long enough to amortise its stores.
     const tiles = colTiles * (rowsPadded / tm);
-    const target = e.isSoftware ? 256 : 16384;
+    const target = weightGradientWorkgroups ?? (e.isSoftware ? 256 : 16384);
     const splits = Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(voxelBlocks / 64), 1024));
     const perSplit = Math.ceil(voxelBlocks / splits);
     const used = Math.ceil(voxelBlocks / perSplit);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as T from '../../src/index.js';
 import { backward } from '../../src/autograd/graph.js';
 import { capBindingBytes } from '../../src/ops/chunks.js';
+import { setWeightGradientWorkgroups } from '../../src/ops/conv-kernels.js';
 import { liveBuffers, useEngine } from '../support/engine.js';
 import { expectClose, numel, randomArray } from '../support/reference.js';
 import { convReference, type ConvSpec, type T3 } from './conv-reference.js';
@@ -111,6 +112,24 @@ describe('tensors over the binding limit', () => {
       expect(() => T.conv3d(x, w, null, { padding: 1 })).toThrow(/maxStorageBufferBindingSize of 1024 bytes/);
     } finally {
       capBindingBytes(previous);
+    }
+  });
+});
+
+describe('the weight gradient sized for a GPU', () => {
+  // On hardware adapters the split-K grid aims at 16,384 workgroups (1,024 splits here, against 64
+  // on lavapipe): the same sums in another grouping, checked against float64 on this adapter.
+  it('matches float64 with 1,024 splits', async () => {
+    const s = spec({ label: '', x: [1, 2, 64, 64, 64], w: [4, 2, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] }, 4100);
+    const yShape = convReference(s).yShape;
+    const gy = randomArray(numel(yShape), 4101);
+    const ref = convReference(s, gy);
+    const previous = setWeightGradientWorkgroups(16384);
+    try {
+      const dw = T.conv3dWeight(T.fromArray(s.x, s.xShape), s.wShape, T.fromArray(gy, yShape), { padding: 1 });
+      expectClose(await dw.toArray(), ref.dw!, 1e-4, 8e-6 * Math.sqrt(numel(yShape)));
+    } finally {
+      setWeightGradientWorkgroups(previous);
     }
   });
 });

@@ -1,5 +1,6 @@
 import { TakError } from '../util/errors.js';
 import { acquireGpu, type AdapterChoice, type GpuHandles } from './device.js';
+import { settle } from './wait.js';
 import { KernelRegistry, type Kernel, type KernelSpec } from './kernels.js';
 import { BufferPool, type PooledBuffer, type PoolStats } from './pool.js';
 import { Profiler } from './profiler.js';
@@ -22,6 +23,8 @@ export interface EngineOptions extends AdapterChoice {
 }
 
 const STORAGE_USAGE = GPUBufferUsageFlagsOf(['STORAGE', 'COPY_SRC', 'COPY_DST']);
+/** Longest block per event-loop turn while waiting on a CPU adapter (gpu/wait.ts): adds at most this to a readback. */
+const WAIT_NAP_MS = 1;
 
 function GPUBufferUsageFlagsOf(names: (keyof GPUBufferUsage)[]): () => number {
   return () => names.reduce((flags, name) => flags | (GPUBufferUsage[name] as number), 0);
@@ -232,7 +235,7 @@ export class Engine {
     this.openEncoder().copyBufferToBuffer(src.buffer, srcOffset, staging.buffer, 0, padded);
     this.flush();
     try {
-      await staging.buffer.mapAsync(GPUMapMode.READ, 0, padded);
+      await this.settle(staging.buffer.mapAsync(GPUMapMode.READ, 0, padded));
     } catch (error) {
       await this.throwPendingErrors();
       this.assertUsable();
@@ -249,8 +252,16 @@ export class Engine {
   async sync(): Promise<void> {
     this.assertUsable();
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.settle(this.device.queue.onSubmittedWorkDone());
     await this.throwPendingErrors();
+  }
+
+  /**
+   * Waits for a Dawn promise; on a CPU adapter without spinning the core the driver needs
+   * (gpu/wait.ts). On a GPU the plain await keeps the latency of each readback minimal.
+   */
+  private settle<T>(promise: Promise<T>): Promise<T> {
+    return this.isSoftware ? settle(promise, WAIT_NAP_MS) : promise;
   }
 
   stats(): PoolStats & { dispatches: number; pipelines: number } {

@@ -129,6 +129,10 @@ async function trainIteration(): Promise<BenchRow[]> {
   const config = benchConfig();
   const data = prepareTrainingData(config, (line) => process.stderr.write(`${line}\n`));
   const text = loadTextRows(config, data.dataset);
+  // The PyTorch peer on the same shapes first, before tak-wgpu allocates anything or the sampler
+  // starts: at paper shapes the two do not fit in 24 GiB together (16 GB of tak-wgpu buffers beside
+  // the peer's 7+ GB; the OOM killer ended such a run). One timed step at paper shapes.
+  const peer = torchPeer(config, data.classes, text.dim, config.preset === 'cpu' ? 3 : 1, engine().profiling);
   manualSeed(config.seed);
   const student = new TakNet(networkConfig(config, data, text.dim));
   const teacher = new TakNet(networkConfig(config, data, text.dim));
@@ -165,8 +169,6 @@ async function trainIteration(): Promise<BenchRow[]> {
     const shares = before && after ? phaseShares(before, after, wallMs) : null;
     if (shares) Object.assign(row, shares, { profiled: 'yes (timestamps add per-dispatch passes)' });
     else row.phases = 'run with TAK_WGPU_PROFILE=1 for the phase split';
-    // The PyTorch peer on the same shapes; one timed step at paper shapes (about a minute each there).
-    const peer = torchPeer(config, data.classes, text.dim, config.preset === 'cpu' ? 3 : 1, shares !== null);
     if ('ms' in peer) {
       Object.assign(row, { torchMs: peer.ms, torch: peer.version, torchHead: peer.head, torchBusy: peer.busy, 'tak-wgpu/torch time': (seconds * 1e3) / peer.ms });
       if (shares && peer.phases) row['tak-wgpu/torch per phase'] = phaseRatios(shares, seconds * 1e3, peer.phases, peer.ms);

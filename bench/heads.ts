@@ -86,6 +86,8 @@ function torchHead(batch: number, classes: number, size: number): Map<string, Ti
       setup: `${peer}.head_case('${form}', ${batch}, ${classes}, ${size}, ${pass === 'train' ? 'True' : 'False'})`,
     })),
   );
+  // Huge pages: without them (and head_case's heap setting) the grouped forward took 20.8 s here,
+  // against 0.45 s with them, page-faulting its 0.5 GB activations afresh on every call.
   return torchSeconds(cases, 2, { hugePages: true });
 }
 

@@ -27,8 +27,8 @@ One iteration, as takStep:
 
 The dynamic head runs as upstream writes it (Universal Model heads_forward: grouped 1x1x1
 convolutions over the features repeated per class), unless --head chunked selects the
-memory-bounded custom autograd function (~5x slower here; for batches whose hidden activations do
-not fit in memory). --phases profiles one more iteration and splits it into bench/train.ts's phases.
+memory-bounded custom autograd function (slower: the head phase of a cpu-preset iteration took
+4.96 s against 1.12 s, `--phases`; for batches whose hidden activations do not fit in memory). --phases profiles one more iteration and splits it into bench/train.ts's phases.
 
 Usage:
   /usr/bin/python3 bench/torch_train.py --patch 64 --cubes 2 --filters 8 --classes 16 \
@@ -251,9 +251,10 @@ class DynamicHead(torch.autograd.Function):
 
 def grouped_head(h, theta):
     """Upstream's heads_forward (Universal Model): per image, the features repeated K times and three
-    grouped 1x1x1 convolutions (groups = K), autograd keeping every hidden activation. About 5x
-    faster than DynamicHead on 2 threads (64^3, K 16), but it holds ~5 [K*8, D, H, W] tensors per
-    image: some GB per image at 96^3, over this machine's memory for the paper's batch."""
+    grouped 1x1x1 convolutions (groups = K), autograd keeping every hidden activation. Faster than
+    DynamicHead on 2 threads (`npm run bench -- heads`, B 2, K 16, 96^3: forward+backward 1.56 s
+    against 3.65 s), but it holds ~5 [K*8, D, H, W] tensors per image: some GB per image at 96^3,
+    over this machine's memory for the paper's batch."""
     k = theta.shape[1]
     outs = []
     for b in range(h.shape[0]):
@@ -279,9 +280,9 @@ def dynamic_head(h, theta, form='grouped'):
 def head_case(form, batch, classes, size, train):
     """A zero-argument callable for bench/heads.ts: the dynamic head in `form` on random features
     [batch, 8, size^3] and parameters [batch, classes, 153]; forward (no grad) or forward+backward.
-    Keeps freed memory in the calling process's heap as this script does for itself: without it,
-    every ~0.5 GB hidden activation of the grouped form is mapped and page-faulted afresh (64^3
-    forward: 6 s instead of 0.1 s)."""
+    Keeps freed memory in the calling process's heap as this script does for itself: otherwise
+    every ~0.5 GB hidden activation of the grouped form is mapped and page-faulted afresh on each
+    call (bench/heads.ts adds the huge-page tunable for the same reason)."""
     keep_freed_memory()
     h = torch.randn(batch, 8, size, size, size) * 0.5
     theta = torch.randn(batch, classes, DYNAMIC_PARAMS) * 0.3
@@ -590,9 +591,6 @@ def phase_split(prof, wall_ms):
                 forward_phase[e.sequence_nr] = scope
 
     def classify(e):
-        names = [a.name for a in chain(e)]
-        if any('DynamicHead' in n for n in names):
-            return 'head'
         for a in chain(e):
             if a.name.startswith('phase:'):
                 return a.name[6:]
@@ -600,7 +598,7 @@ def phase_split(prof, wall_ms):
                 return 'optimizer'
             if a.name.startswith('autograd::engine::evaluate_function') and a.sequence_nr in forward_phase:
                 return forward_phase[a.sequence_nr]
-        for n in names:
+        for n in (a.name for a in chain(e)):
             for name, pattern in PHASE_RULES:
                 if pattern.search(n):
                     return name

@@ -235,7 +235,7 @@ export class Engine {
     this.openEncoder().copyBufferToBuffer(src.buffer, srcOffset, staging.buffer, 0, padded);
     this.flush();
     try {
-      await this.settle(staging.buffer.mapAsync(GPUMapMode.READ, 0, padded));
+      await this.waitFor(staging.buffer.mapAsync(GPUMapMode.READ, 0, padded));
     } catch (error) {
       await this.throwPendingErrors();
       this.assertUsable();
@@ -252,7 +252,7 @@ export class Engine {
   async sync(): Promise<void> {
     this.assertUsable();
     this.flush();
-    await this.settle(this.device.queue.onSubmittedWorkDone());
+    await this.waitFor(this.device.queue.onSubmittedWorkDone());
     await this.throwPendingErrors();
   }
 
@@ -260,7 +260,7 @@ export class Engine {
    * Waits for a Dawn promise; on a CPU adapter without spinning the core the driver needs
    * (gpu/wait.ts). On a GPU the plain await keeps the latency of each readback minimal.
    */
-  private settle<T>(promise: Promise<T>): Promise<T> {
+  private waitFor<T>(promise: Promise<T>): Promise<T> {
     return this.isSoftware ? settle(promise, WAIT_NAP_MS) : promise;
   }
 

@@ -117,7 +117,7 @@ describe('tensors over the binding limit', () => {
 });
 
 describe('the weight gradient sized for a GPU', () => {
-  // On hardware adapters the split-K grid aims at 16,384 workgroups (1,024 splits here, against 64
+  // On hardware adapters the split-K grid aims at 16,384 workgroups (1,024 splits here, against 86
   // on lavapipe): the same sums in another grouping, checked against float64 on this adapter.
   it('matches float64 with 1,024 splits', async () => {
     const s = spec({ label: '', x: [1, 2, 64, 64, 64], w: [4, 2, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] }, 4100);

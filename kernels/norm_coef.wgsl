@@ -1,18 +1,20 @@
 // Normalisation coefficients from summed row statistics, one thread per statistics group:
 // kernels/norm.wgsl reduces the rows and applies the coefficients; this kernel is the small step
-// between, so a norm is four dispatches (row sums, chunk sum, coefficients, apply) instead of a
-// chain of per-channel slices, expands, stacks and fills.
+// between, so a norm is three dispatches (chunk sums, coefficients, apply) instead of a chain of
+// per-channel slices, expands, stacks and fills. It also sums each row's chunk partials (in chunk
+// order: deterministic), which a separate reduction dispatch did before: one dispatch fewer per
+// norm forward and backward, ~500 per training iteration at the cpu preset.
 //
 // Group g holds rows g·group_step + j·row_step, j < rows_per_group (instance norm: one (n, c)
 // row; group norm: C/G consecutive rows; batch norm: rows c + j·C). Coefficient rows are one per
 // data row (PER_ROW: instance and group norm) or one per group (batch norm, row' = channel); the
 // affine parameters are indexed by channel = row % channels.
 // Modes (override MODE):
-//   0 FORWARD  s[row] = (Σ (x − K), Σ (x − K)², K, ·), the chunk-summed STATS partials of
-//              norm.wgsl. Chan et al. combine the rows' (count, mean, M2) → μ, biased σ²;
+//   0 FORWARD  s[row] = (Σ (x − K), Σ (x − K)², K, ·), the STATS partials of norm.wgsl summed
+//              over the row's chunks (only chunk 0 carries K). Chan et al. combine the rows' (count, mean, M2) → μ, biased σ²;
 //              rstd = 1/√(σ² + eps) (PyTorch: rsqrt(var + eps));
 //              c[row'] = (μ, rstd·γ, β, rstd); with STATS also stats[g] = (μ, σ²).
-//   1 BACKWARD s[row] = (Σ g, Σ g·x̂, ·, ·), the chunk-summed SUMS partials; f = the forward
+//   1 BACKWARD s[row] = (Σ g, Σ g·x̂, ·, ·), the SUMS partials summed over chunks; f = the forward
 //              coefficients. With M elements per group, A = Σ_rows γ·Σg / M, B = Σ_rows γ·Σg·x̂ / M
 //              and dx = rstd·(γ·g − A − x̂·B) written as p·g + q·(x − μ) + s:
 //              c[row'] = (μ, rstd·γ, −rstd²·B, −rstd·A).
@@ -26,10 +28,11 @@ struct Params {
   r: u32,            // elements per row
   eps: f32,
   group_size: f32,   // M = rows_per_group · r
+  chunks: u32,       // partials per row: s is [rows, chunks] vec4
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> s: array<vec4f>;
+@group(0) @binding(1) var<storage, read> partials: array<vec4f>;
 @group(0) @binding(2) var<storage, read> f: array<vec4f>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
@@ -44,6 +47,13 @@ override STATS: bool = false;
 
 fn row_of(g: u32, j: u32) -> u32 {
   return g * p.group_step + j * p.row_step;
+}
+
+// s[row]: the row's chunk partials summed in order.
+fn s(row: u32) -> vec4f {
+  var v = vec4f(0.0);
+  for (var i = 0u; i < p.chunks; i++) { v += partials[row * p.chunks + i]; }
+  return v;
 }
 
 fn gamma_of(row: u32) -> f32 {
@@ -70,7 +80,7 @@ fn forward(g: u32) {
   var m2 = 0.0;
   let rn = f32(p.r);
   for (var j = 0u; j < p.rows_per_group; j++) {
-    let v = s[row_of(g, j)];
+    let v = s(row_of(g, j));
     let row_mean = v.z + v.x / rn;
     let row_m2 = max(v.y - v.x * v.x / rn, 0.0);
     let total = n + rn;
@@ -93,7 +103,7 @@ fn backward(g: u32) {
   var b = 0.0;
   for (var j = 0u; j < p.rows_per_group; j++) {
     let row = row_of(g, j);
-    let v = s[row];
+    let v = s(row);
     let w = gamma_of(row);
     a += w * v.x;
     b += w * v.y;

@@ -1,7 +1,6 @@
 import { engine, type BufferRef } from '../gpu/engine.js';
 import { Tensor, keep } from '../tensor/tensor.js';
 import { outerRuns, runBinding } from './chunks.js';
-import { sum } from './reduce.js';
 import { reshape, slice } from './shape.js';
 
 /**
@@ -56,7 +55,7 @@ interface Inputs {
 function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor, relu: boolean): void {
   const { rows, r } = layout;
   const chunk = chunkOf(r);
-  const chunks = Math.ceil(r / chunk);
+  const chunks = chunksOf(r);
   const vec = r % 4 === 0;
   const e = engine();
   const kernel = e.kernel({ file: 'norm', constants: { MODE: mode, VEC: vec, RELU: relu } });
@@ -82,14 +81,15 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
   }
 }
 
-/** Per-row partial sums [rows, chunks, 4] summed over chunks (in order) → [rows, 4]. */
-function rowSums(mode: Mode.Stats | Mode.Sums, layout: RowLayout, inputs: Inputs, relu: boolean): Tensor {
-  const chunks = Math.ceil(layout.r / chunkOf(layout.r));
-  const partial = Tensor.empty([layout.rows, chunks, 4]);
+function chunksOf(r: number): number {
+  return Math.ceil(r / chunkOf(r));
+}
+
+/** Per-row partial sums [rows, chunks, 4], one per chunk (norm_coef sums them in order). */
+function rowPartials(mode: Mode.Stats | Mode.Sums, layout: RowLayout, inputs: Inputs, relu: boolean): Tensor {
+  const partial = Tensor.empty([layout.rows, chunksOf(layout.r), 4]);
   rowDispatch(mode, layout, inputs, partial, relu);
-  const sums = sum(partial, 1);
-  partial.dispose();
-  return sums;
+  return partial;
 }
 
 export interface Grouping {
@@ -106,11 +106,11 @@ export interface Affine {
 }
 
 /**
- * One dispatch of kernels/norm_coef.wgsl: per statistics group, summed row partials → coefficient
- * rows (and, when `stats` is given, (μ, σ²) per group).
+ * One dispatch of kernels/norm_coef.wgsl: per statistics group, the rows' chunk partials →
+ * coefficient rows (and, when `stats` is given, (μ, σ²) per group).
  */
 function coefDispatch(
-  mode: 0 | 1, sums: Tensor, forward: Tensor | null, layout: RowLayout, grouping: Grouping, affine: Affine, eps: number, stats: Tensor | null,
+  mode: 0 | 1, partials: Tensor, forward: Tensor | null, layout: RowLayout, grouping: Grouping, affine: Affine, eps: number, stats: Tensor | null,
 ): Tensor {
   const coef = Tensor.empty([layout.coefRows, 4]);
   const { weight: gamma, bias: beta } = affine;
@@ -123,12 +123,12 @@ function coefDispatch(
   e.dispatch(
     kernel,
     {
-      s: sums.binding, f: forward ? forward.binding : unused(false), gamma: gamma ? gamma.binding : unused(false), beta: beta ? beta.binding : unused(false),
+      partials: partials.binding, f: forward ? forward.binding : unused(false), gamma: gamma ? gamma.binding : unused(false), beta: beta ? beta.binding : unused(false),
       c: coef.binding, stats: stats ? stats.binding : unused(true),
     },
     {
       groups: grouping.groups, rows_per_group: grouping.rowsPerGroup, group_step: grouping.groupStep, row_step: grouping.rowStep,
-      channels: layout.channels, r: layout.r, eps, group_size: grouping.rowsPerGroup * layout.r,
+      channels: layout.channels, r: layout.r, eps, group_size: grouping.rowsPerGroup * layout.r, chunks: chunksOf(layout.r),
     },
     [Math.min(workgroups, 65535), Math.ceil(workgroups / 65535)],
   );
@@ -141,18 +141,18 @@ function coefDispatch(
  * [groups, 2], when given, receives (μ, biased σ²).
  */
 export function normCoefficients(x: Tensor, layout: RowLayout, grouping: Grouping, affine: Affine, eps: number, stats: Tensor | null = null): Tensor {
-  const sums = rowSums(Mode.Stats, layout, { x }, false);
-  const coef = coefDispatch(0, sums, null, layout, grouping, affine, eps, stats);
-  sums.dispose();
+  const partials = rowPartials(Mode.Stats, layout, { x }, false);
+  const coef = coefDispatch(0, partials, null, layout, grouping, affine, eps, stats);
+  partials.dispose();
   return coef;
 }
 
 /**
- * The training-mode VJP coefficients (μ, p, q, s) for gradApply from the summed (Σ g, Σ g·x̂)
- * [rows, 4] of gradSums and the forward coefficients.
+ * The training-mode VJP coefficients (μ, p, q, s) for gradApply from the (Σ g, Σ g·x̂) chunk
+ * partials of gradPartials and the forward coefficients.
  */
-export function gradCoefficients(sums: Tensor, forward: Tensor, layout: RowLayout, grouping: Grouping, affine: Affine): Tensor {
-  return coefDispatch(1, sums, forward, layout, grouping, affine, 0, null);
+export function gradCoefficients(partials: Tensor, forward: Tensor, layout: RowLayout, grouping: Grouping, affine: Affine): Tensor {
+  return coefDispatch(1, partials, forward, layout, grouping, affine, 0, null);
 }
 
 /** y = (x − μ)·a + b per row' (coef [coefRows, 4] = (μ, a, b, 0)), optionally ReLU. */
@@ -162,9 +162,12 @@ export function applyRows(x: Tensor, layout: RowLayout, coef: Tensor, relu: bool
   return y;
 }
 
-/** (Σ g, Σ g·x̂, 0, 0) [rows, 4] with x̂ = (x − μ)·rstd, coef = (μ, ·, ·, rstd), g = dy·[y > 0] if relu. */
-export function gradSums(dy: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, coef: Tensor): Tensor {
-  return rowSums(Mode.Sums, layout, { x: dy, u: x, m: y, coef }, Boolean(y));
+/**
+ * (Σ g, Σ g·x̂, 0, 0) per chunk of each row, [rows, chunks, 4], with x̂ = (x − μ)·rstd,
+ * coef = (μ, ·, ·, rstd), g = dy·[y > 0] if relu (sum over axis 1 for per-row sums).
+ */
+export function gradPartials(dy: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, coef: Tensor): Tensor {
+  return rowPartials(Mode.Sums, layout, { x: dy, u: x, m: y, coef }, Boolean(y));
 }
 
 /** dx = p·g + q·(x − μ) + s per row' (coef = (μ, p, q, s)), g = dy·[y > 0] if y is given. */

@@ -6,7 +6,7 @@ import { add, affine as affine_, mul, reciprocal, sqrt } from './elementwise.js'
 import { defineOp, type GradcheckCase } from './registry.js';
 import { sum } from './reduce.js';
 import { concat, reshape, slice, stack } from './shape.js';
-import { applyRows, columns, gradApply, gradCoefficients, gradSums, normCoefficients, type Affine, type Grouping, type RowLayout } from './norm-kernels.js';
+import { applyRows, columns, gradApply, gradCoefficients, gradPartials, normCoefficients, type Affine, type Grouping, type RowLayout } from './norm-kernels.js';
 
 /**
  * Instance, group and batch normalisation with PyTorch's semantics (biased variance for
@@ -59,10 +59,10 @@ function coefficients(mean: Tensor, rstd: Tensor, { weight, bias }: Affine): Ten
 function trainingVjp(
   g: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, grouping: Grouping, coef: Tensor, affine: Affine,
 ): { dx: Tensor; dgamma: Tensor | null; dbeta: Tensor | null } {
-  const sums = gradSums(g, x, y, layout, coef);
-  const dx = gradApply(g, x, y, layout, gradCoefficients(sums, coef, layout, grouping, affine));
+  const partials = gradPartials(g, x, y, layout, coef);
+  const dx = gradApply(g, x, y, layout, gradCoefficients(partials, coef, layout, grouping, affine));
   if (!affine.weight && !affine.bias) return { dx, dgamma: null, dbeta: null };
-  const [sg, sgx] = columns(sums);
+  const [sg, sgx] = columns(sum(partials, 1));
   const byChannel = (v: Tensor) => sum(reshape(v, [layout.rows / layout.channels, layout.channels]), 0);
   return { dx, dgamma: affine.weight ? byChannel(sgx) : null, dbeta: affine.bias ? byChannel(sg) : null };
 }
@@ -196,7 +196,7 @@ export const batchNorm: BatchNorm = defineOp({
         const y = relu ? saved[1]! : null;
         if (training) return gradients(x, affine, trainingVjp(g, x, y, layout, grouping, coef, affine));
         // Running statistics are constants: y = (x − μ)·rstd·γ + β, so dx = rstd·γ·g (coef as is).
-        const [sg, sgx] = columns(gradSums(g, x, y, layout, coef));
+        const [sg, sgx] = columns(sum(gradPartials(g, x, y, layout, coef), 1));
         const byChannel = (v: Tensor) => sum(reshape(v, [n, c]), 0);
         const dx = gradApply(g, x, y, layout, scope(() => concat([slice(coef, [null, [0, 2]]), zeros([c, 2])], 1)));
         return gradients(x, affine, { dx, dgamma: weight ? byChannel(sgx) : null, dbeta: bias ? byChannel(sg) : null });

@@ -3,9 +3,7 @@ import { grid } from '../gpu/grid.js';
 import { Tensor, keep } from '../tensor/tensor.js';
 import { TakError, show } from '../util/errors.js';
 import { outerRuns, runBinding } from './chunks.js';
-import { add } from './elementwise.js';
-import { sum } from './reduce.js';
-import { pad, reshape, slice } from './shape.js';
+import { pad, slice } from './shape.js';
 import { requireSubgroups } from './subgroups.js';
 
 /**
@@ -259,8 +257,8 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
     constants: { TM: tm, LOADER: loader, WGRAD: true, TRANSPOSED: g.transposed, VEC_IO: outVox % 4 === 0 && loader !== Loader.General },
   });
   const runs = outerRuns('conv3d weight gradient', g.n, [xPerSample, gPerSample]);
-  const partials: Tensor[] = [];
-  for (const run of runs) {
+  const dw = Tensor.empty([rows, g.cin, ...g.kernel]);
+  runs.forEach((run, i) => {
     const columns = run.count * outVox;
     const voxelBlocks = Math.ceil(columns / 4);
     // Enough splits to give a CPU adapter's cores work, or to fill a GPU's multiprocessors (with
@@ -284,21 +282,26 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
       },
       [colTiles, rowsPadded / tm, used],
     );
-    partials.push(part);
-  }
-  // Σ over splits (and runs), in order.
-  let total = sum(partials[0]!, 0);
-  for (const part of partials.slice(1)) {
-    const s = sum(part, 0);
-    const next = add(total, s);
-    total.dispose();
-    s.dispose();
-    total = next;
-  }
-  for (const part of partials) part.dispose();
-  const out = unpack(total, rows, loader, g);
-  total.dispose();
-  return out;
+    sumSplits(part, dw, loader, g, i > 0);
+    part.dispose();
+  });
+  return dw;
+}
+
+/**
+ * dW (+)= Σ over splits of the partials [splits, rowsPadded, colBlocks, 4], in split order, written
+ * as [rows, kc, kd, kh, kw] (kernels/conv3d_unpack.wgsl).
+ */
+function sumSplits(part: Tensor, dw: Tensor, loader: Loader, g: Geometry, accumulate: boolean): void {
+  const [splits, rowsPadded, colsPadded] = part.shape as [number, number, number];
+  const e = engine();
+  const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE: accumulate, WG: 64 } });
+  e.dispatch(
+    kernel,
+    { partials: part.binding, out: dw.binding },
+    { rows: dw.shape[0]!, kc: g.cin, kd: g.kernel[0], kh: g.kernel[1], kw: g.kernel[2], splits, rows_padded: rowsPadded, cols_padded: colsPadded },
+    grid(Math.ceil(dw.size / 64)),
+  );
 }
 
 /**
@@ -319,24 +322,6 @@ export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Trip
   return y;
 }
 
-/** [rowsPadded, colBlocks, 4] sums → [rows, kc, kd, kh, kw]. */
-function unpack(total: Tensor, rows: number, loader: Loader, g: Geometry): Tensor {
-  const [kd, kh, kw] = g.kernel;
-  const taps = kd * kh * kw;
-  let cut: Tensor;
-  if (loader === Loader.Row3) {
-    cut = slice(total, [[0, rows], [0, g.cin * kd * kh], [0, 3]]);
-  } else if (loader === Loader.Pair2) {
-    cut = slice(total, [[0, rows], [0, g.cin * kd], null]);
-  } else {
-    const flat = reshape(total, [total.shape[0]!, total.shape[1]! * 4]);
-    cut = slice(flat, [[0, rows], [0, g.cin * taps]]);
-    flat.dispose();
-  }
-  const out = reshape(cut, [rows, g.cin, kd, kh, kw]);
-  cut.dispose();
-  return out;
-}
 
 /** PyTorch's output size of a convolution along one axis. */
 export function convOutSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {

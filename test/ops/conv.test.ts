@@ -105,6 +105,21 @@ describe('tensors over the binding limit', () => {
     }
   });
 
+  it('give the weight gradient summed over the runs (float64 reference)', async () => {
+    // One sample of x per binding: three runs, whose split sums the later runs add to dW.
+    const s = spec({ label: '', x: [3, 4, 8, 8, 8], w: [6, 4, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] }, 78);
+    const yShape = convReference(s).yShape;
+    const gy = randomArray(numel(yShape), 79);
+    const ref = convReference(s, gy);
+    const previous = capBindingBytes(6 * 8 * 8 * 8 * 4 + 256);
+    try {
+      const dw = T.conv3dWeight(T.fromArray(s.x, s.xShape), s.wShape, T.fromArray(gy, yShape), { padding: 1 });
+      expectClose(await dw.toArray(), ref.dw!, 1e-4, 1e-5 * Math.sqrt(numel(yShape)));
+    } finally {
+      capBindingBytes(previous);
+    }
+  });
+
   it('are refused with the limit and the tensor named when one sample does not fit', () => {
     const x = T.zeros([1, 4, 4, 4, 8]), w = T.zeros([2, 4, 3, 3, 3]);
     const previous = capBindingBytes(1024);

@@ -10,8 +10,11 @@
 //   transposed convolution (TRANSPOSED gather, or SCATTER2 for kernel 2 stride 2).
 // Weight gradient (WGRAD): P[split, row, cb, slot] = sum over the split's voxels of
 //   G[n, row, v] * X~[(cb, slot), (n, v)]. Rows are G's channels (A = G, vec4 along voxels);
-//   a lane owns one k-block (4 slots) and walks 4 voxels per step. Splits are summed by the host
-//   in a fixed order (deterministic; no float atomics).
+//   a lane owns one k-block (4 slots) and walks 4 voxels per step. Splits are summed in a fixed
+//   order by kernels/conv3d_unpack.wgsl (deterministic; no float atomics). With HAS_BIAS the
+//   first column tile also sums G itself (the bias gradient, Σ over samples and voxels) into
+//   the last k-block column of the partials: the G rows it loads anyway, so the bias gradient
+//   costs no pass over G of its own.
 //
 // X~ (the unfolded input) is never stored: load_b builds, for one k-block and 4 consecutive
 // voxels, bk[slot] = vec4 over the voxels, with one of these loaders:
@@ -44,7 +47,7 @@ struct Params {
   x_offset: u32,
   y_offset: u32,
   per_split: u32,    // WGRAD: voxel blocks (of 4) per split
-  cols_padded: u32,  // WGRAD: k-blocks per row of the partials (multiple of 8)
+  cols_padded: u32,  // WGRAD: k-block columns per row of the partials (+ 1 for the bias sums)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -64,7 +67,7 @@ override WGRAD: bool = false;
 override TRANSPOSED: bool = false;
 override VEC_IO: bool = true;      // output voxels % 4 == 0: vec4 stores (forward) / vec4 G loads
 override SCATTER2: bool = false;
-override HAS_BIAS: bool = false;
+override HAS_BIAS: bool = false;     // forward: add the bias; WGRAD: also sum the bias gradient
 override RELU: bool = false;
 
 alias Rows8 = array<vec4f, 8>;
@@ -340,6 +343,11 @@ fn store_partials(split: u32, m0: u32, g: u32, cb: u32, acc: Rows8) {
   }
 }
 
+// WGRAD with HAS_BIAS: this lane's Σ G (a vec4 over voxel slots) in the partials' last column.
+fn store_bias_sums(split: u32, m0: u32, g: u32, lane: u32, v: vec4f) {
+  y4[(split * p.rows_padded + m0 + 8u * g + lane) * p.cols_padded + p.cols_padded - 1u] = v;
+}
+
 fn clamp_col(col: u32) -> u32 {
   // Lanes past the last column compute on a clamped column and store nothing.
   return select(col, max(p.columns, 4u) - 4u, col >= p.columns && LOADER != 0u);
@@ -399,20 +407,31 @@ fn weight_grad(cb: u32, m0: u32, split: u32, lane: u32) {
   let last = min(first + p.per_split, (p.columns + 3u) / 4u);
   var x = vox_at(4u * first);
   var acc0: Rows8; var acc1: Rows8; var acc2: Rows8; var acc3: Rows8;
+  // HAS_BIAS: Σ G of this lane's row in row groups 0..3 (separate variables, not an array a
+  // non-unrolled loop would index: that becomes scratch memory on llvmpipe).
+  var gs0 = vec4f(0.0); var gs1 = vec4f(0.0); var gs2 = vec4f(0.0); var gs3 = vec4f(0.0);
   for (var blk = first; blk < last; blk++) {
     let bk = load_b(x, k, lane);
     let bt = Block4(vec4f(bk[0].x, bk[1].x, bk[2].x, bk[3].x), vec4f(bk[0].y, bk[1].y, bk[2].y, bk[3].y),
                     vec4f(bk[0].z, bk[1].z, bk[2].z, bk[3].z), vec4f(bk[0].w, bk[1].w, bk[2].w, bk[3].w));
-    accumulate_wgrad(&acc0, load_g(x, m0 + lane), bt);
-    if (TM > 8u) { accumulate_wgrad(&acc1, load_g(x, m0 + 8u + lane), bt); }
-    if (TM > 16u) { accumulate_wgrad(&acc2, load_g(x, m0 + 16u + lane), bt); }
-    if (TM > 24u) { accumulate_wgrad(&acc3, load_g(x, m0 + 24u + lane), bt); }
+    let g0 = load_g(x, m0 + lane);
+    accumulate_wgrad(&acc0, g0, bt);
+    if (HAS_BIAS) { gs0 += g0; }
+    if (TM > 8u) { let g1 = load_g(x, m0 + 8u + lane); accumulate_wgrad(&acc1, g1, bt); if (HAS_BIAS) { gs1 += g1; } }
+    if (TM > 16u) { let g2 = load_g(x, m0 + 16u + lane); accumulate_wgrad(&acc2, g2, bt); if (HAS_BIAS) { gs2 += g2; } }
+    if (TM > 24u) { let g3 = load_g(x, m0 + 24u + lane); accumulate_wgrad(&acc3, g3, bt); if (HAS_BIAS) { gs3 += g3; } }
     if (LOADER == 0u || !VEC_IO) { x = vox_at(x.col + 4u); } else { x = vox_next(x); }
   }
   store_partials(split, m0, 0u, cb, acc0);
   if (TM > 8u) { store_partials(split, m0, 1u, cb, acc1); }
   if (TM > 16u) { store_partials(split, m0, 2u, cb, acc2); }
   if (TM > 24u) { store_partials(split, m0, 3u, cb, acc3); }
+  if (HAS_BIAS && cb < 8u) {
+    store_bias_sums(split, m0, 0u, lane, gs0);
+    if (TM > 8u) { store_bias_sums(split, m0, 1u, lane, gs1); }
+    if (TM > 16u) { store_bias_sums(split, m0, 2u, lane, gs2); }
+    if (TM > 24u) { store_bias_sums(split, m0, 3u, lane, gs3); }
+  }
 }
 
 // Forward: wid.x + wid.z * groups.x = column tile (32·VPL voxels), wid.y = row tile.

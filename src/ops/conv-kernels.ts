@@ -235,12 +235,18 @@ export function setWeightGradientWorkgroups(target: number | null): number | nul
  * gathers x: split-K partial sums (one per run of voxel blocks) reduced in a fixed order.
  */
 export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
+  return weightAndBiasGradient(gOut, x, g, false).dw;
+}
+
+/** weightGradient, and with `bias` also db[row] = Σ_{n, out} G[n, row, out] from the same pass. */
+export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias: boolean): { dw: Tensor; db: Tensor | null } {
   requireSubgroups('conv3d weight gradient');
   const wide = widened(g, [gOut, x]);
   if (wide) {
-    const dw = weightGradient(wide.tensors[0]!, wide.tensors[1]!, wide.g);
+    // The zero columns add nothing to either sum.
+    const grads = weightAndBiasGradient(wide.tensors[0]!, wide.tensors[1]!, wide.g, bias);
     for (const t of wide.tensors) t.dispose();
-    return dw;
+    return grads;
   }
   const rows = gOut.shape[1]!;
   const loader = chooseLoader(g);
@@ -254,10 +260,12 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
   const e = engine();
   const kernel = e.kernel({
     file: 'conv3d',
-    constants: { TM: tm, LOADER: loader, WGRAD: true, TRANSPOSED: g.transposed, VEC_IO: outVox % 4 === 0 && loader !== Loader.General },
+    constants: { TM: tm, LOADER: loader, WGRAD: true, TRANSPOSED: g.transposed, VEC_IO: outVox % 4 === 0 && loader !== Loader.General, HAS_BIAS: bias },
   });
   const runs = outerRuns('conv3d weight gradient', g.n, [xPerSample, gPerSample]);
   const dw = Tensor.empty([rows, g.cin, ...g.kernel]);
+  const db = bias ? Tensor.empty([rows]) : null;
+  const colsPadded = colTiles * 8 + (bias ? 1 : 0);
   runs.forEach((run, i) => {
     const columns = run.count * outVox;
     const voxelBlocks = Math.ceil(columns / 4);
@@ -269,7 +277,7 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
     const splits = Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(voxelBlocks / 64), 1024));
     const perSplit = Math.ceil(voxelBlocks / splits);
     const used = Math.ceil(voxelBlocks / perSplit);
-    const part = Tensor.empty([used, rowsPadded, colTiles * 8, 4]);
+    const part = Tensor.empty([used, rowsPadded, colsPadded, 4]);
     e.dispatch(
       kernel,
       {
@@ -278,27 +286,28 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
       },
       {
         columns, rows, rows_padded: rowsPadded, k_blocks: blocks, out_c: 0, ...geometryParams({ ...g, n: run.count }),
-        a_offset: 0, x_offset: 0, y_offset: 0, per_split: perSplit, cols_padded: colTiles * 8,
+        a_offset: 0, x_offset: 0, y_offset: 0, per_split: perSplit, cols_padded: colsPadded,
       },
       [colTiles, rowsPadded / tm, used],
     );
-    sumSplits(part, dw, loader, g, i > 0);
+    sumSplits(part, dw, db, loader, g, i > 0);
     part.dispose();
   });
-  return dw;
+  return { dw, db };
 }
 
 /**
  * dW (+)= Σ over splits of the partials [splits, rowsPadded, colBlocks, 4], in split order, written
- * as [rows, kc, kd, kh, kw] (kernels/conv3d_unpack.wgsl).
+ * as [rows, kc, kd, kh, kw], and db (+)= the bias sums of the last column when given
+ * (kernels/conv3d_unpack.wgsl).
  */
-function sumSplits(part: Tensor, dw: Tensor, loader: Loader, g: Geometry, accumulate: boolean): void {
+function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, g: Geometry, accumulate: boolean): void {
   const [splits, rowsPadded, colsPadded] = part.shape as [number, number, number];
   const e = engine();
-  const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE: accumulate, WG: 64 } });
+  const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE: accumulate, BIAS: Boolean(db), WG: 64 } });
   e.dispatch(
     kernel,
-    { partials: part.binding, out: dw.binding },
+    { partials: part.binding, out: dw.binding, db: db ? db.binding : unused(true) },
     { rows: dw.shape[0]!, kc: g.cin, kd: g.kernel[0], kh: g.kernel[1], kw: g.kernel[2], splits, rows_padded: rowsPadded, cols_padded: colsPadded },
     grid(Math.ceil(dw.size / 64)),
   );

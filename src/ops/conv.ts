@@ -5,7 +5,7 @@ import { gt, mul } from './elementwise.js';
 import { defineOp } from './registry.js';
 import { sum } from './reduce.js';
 import {
-  Loader, chooseLoader, convGemm, convOutSize, packWeights, scatterUpsample2, triple, weightGradient, type Geometry, type Triple,
+  Loader, chooseLoader, convGemm, convOutSize, packWeights, scatterUpsample2, triple, weightAndBiasGradient, weightGradient, type Geometry, type Triple,
 } from './conv-kernels.js';
 
 /**
@@ -148,10 +148,13 @@ export const conv3d: Conv3d = defineOp({
       vjp: (gy) => {
         const gz = options.relu ? mul(gy, gt(saved[0]!, 0)) : gy;
         // Only what flows somewhere: the first layer's input needs no gradient, frozen weights none.
+        // The bias gradient (Σ gz over samples and voxels) comes out of the weight gradient's pass.
+        const withBias = Boolean(bias?.requiresGrad);
+        const { dw, db } = w.requiresGrad ? weightAndBiasGradient(gz, x, g, withBias) : { dw: null, db: null };
         return [
           x.requiresGrad ? inputGradient(gz, w, g, padAfter) : null,
-          w.requiresGrad ? weightGradient(gz, x, g) : null,
-          bias?.requiresGrad ? sum(gz, [0, 2, 3, 4]) : null,
+          dw,
+          withBias ? (db ?? sum(gz, [0, 2, 3, 4])) : null,
         ];
       },
     };

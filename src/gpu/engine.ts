@@ -207,6 +207,17 @@ export class Engine {
     this.openEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
   }
 
+  /**
+   * Records zeroing `bytes` (a multiple of 4) of a buffer from `offset` (ends the open compute
+   * pass). On lavapipe this is the driver's memset: 4 M floats in ~0.45 ms, against 3–6 ms for the
+   * fill kernel, and ~10 µs of fixed cost against ~80 µs per dispatch.
+   */
+  clear(buffer: PooledBuffer, offset: number, bytes: number): void {
+    this.assertUsable();
+    this.closePass();
+    this.openEncoder().clearBuffer(buffer.buffer, offset, bytes);
+  }
+
   /** Submits everything recorded so far. */
   flush(): void {
     if (this.closed) return;

@@ -18,6 +18,19 @@ describe('creation', () => {
     await expect(T.zeros([2]).item()).rejects.toThrow(/one element/);
   });
 
+  it('zeros a recycled buffer (the driver clear)', async () => {
+    for (const dtype of ['f32', 'i32'] as const) {
+      const dirty = T.full([1000], 7, dtype);
+      const bytes = dirty.buffer;
+      dirty.dispose();
+      T.engine().flush(); // the pool recycles buffers freed in a submitted batch
+      const z = T.zeros([999], dtype);
+      expect(z.buffer).toBe(bytes); // the dirty buffer came back
+      expect(Array.from(await z.toArray()).every((v) => v === 0)).toBe(true);
+      z.dispose();
+    }
+  });
+
   it('fills over the binding limit in runs of whole 256-byte blocks', async () => {
     const previous = capBindingBytes(1000); // runs of 192 elements
     try {

@@ -8,7 +8,8 @@
 //   LOADER 1: kb = (kc * kd + d) * kh + h, slot = w
 //   LOADER 2: kb = kc * kd + d, slot = 2 h + w
 //   LOADER 0, 3: k = kc * taps + tap, kb = k / 4, slot = k % 4
-// ACCUMULATE adds to dW: the later runs of a batch dispatched in runs over the binding limit.
+// ACCUMULATE_W / ACCUMULATE_B add to dW / db: the later runs of a batch dispatched in runs over
+// the binding limit, and a parameter's gradient from an earlier use (autograd accumulation).
 // BIAS: threads e < rows also sum the bias gradient, which the WGRAD kernel left as a vec4 per
 // (split, row) in the partials' last column, into db[e].
 struct Params {
@@ -28,7 +29,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> db: array<f32>;   // a dummy without BIAS
 
 override LOADER: u32 = 0;
-override ACCUMULATE: bool = false;
+override ACCUMULATE_W: bool = false;
+override ACCUMULATE_B: bool = false;
 override BIAS: bool = false;
 override WG: u32 = 64;
 
@@ -39,7 +41,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let stride = p.rows_padded * p.cols_padded * 4u;
   if (BIAS && e < p.rows) {
     var b = 0.0;
-    if (ACCUMULATE) { b = db[e]; }
+    if (ACCUMULATE_B) { b = db[e]; }
     var bias_at = (e * p.cols_padded + p.cols_padded - 1u) * 4u;
     for (var i = 0u; i < p.splits; i++) {
       b += partials[bias_at] + partials[bias_at + 1u] + partials[bias_at + 2u] + partials[bias_at + 3u];
@@ -63,7 +65,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   }
   var at = (row * p.cols_padded + kb) * 4u + slot;
   var s = 0.0;
-  if (ACCUMULATE) { s = out[e]; }
+  if (ACCUMULATE_W) { s = out[e]; }
   for (var i = 0u; i < p.splits; i++) {
     s += partials[at];
     at += stride;

@@ -37,8 +37,12 @@ export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A VJP: given the gradient of the output, the gradient for each input (null where none flows). */
-export type Vjp = (grad: Tensor) => (Tensor | null)[];
+/**
+ * A VJP: given the gradient of the output, the gradient for each input (null where none flows).
+ * `into[j]`, when given, is input j's gradient so far, which the VJP may add its contribution to
+ * in place and return (the same tensor) instead of a new one: backward() then skips the add.
+ */
+export type Vjp = (grad: Tensor, into?: readonly (Tensor | null)[]) => (Tensor | null)[];
 
 /** A differentiable op's record: retains its inputs, owns the tensors its VJP saved. */
 export class Node implements GradNode {
@@ -147,8 +151,11 @@ export function backward(root: Tensor, seed?: Tensor, options: BackwardOptions =
       // A VJP may pass `g` (or one tensor) through to several inputs; give each its own handle
       // (a view: no copy) so disposing one cannot free another's gradient.
       const seen = new Set<Tensor>([g]);
+      // Leaf gradients nothing else holds may be accumulated by the VJP's own kernels (the conv
+      // weight gradient adds into dW): one add dispatch fewer per parameter and pass.
+      const into = node.inputs.map((input) => (!input.gradFn && input.requiresGrad && input.grad?.ownsMemory ? input.grad : null));
       const inputGrads = scope(() =>
-        node.vjp(g).map((gi) => {
+        node.vjp(g, into).map((gi) => {
           if (!gi || !seen.has(gi)) return gi && (seen.add(gi), gi);
           return Tensor.view(gi, gi.shape);
         }),
@@ -156,7 +163,7 @@ export function backward(root: Tensor, seed?: Tensor, options: BackwardOptions =
       if (g !== seed) g.dispose();
       node.inputs.forEach((input, j) => {
         const gi = inputGrads[j] ?? null;
-        if (!gi) return;
+        if (!gi || gi === into[j]) return;
         if (!input.requiresGrad) {
           gi.dispose();
           return;

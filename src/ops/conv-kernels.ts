@@ -238,13 +238,22 @@ export function weightGradient(gOut: Tensor, x: Tensor, g: Geometry): Tensor {
   return weightAndBiasGradient(gOut, x, g, false).dw;
 }
 
-/** weightGradient, and with `bias` also db[row] = Σ_{n, out} G[n, row, out] from the same pass. */
-export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias: boolean): { dw: Tensor; db: Tensor | null } {
+/** Gradients a weight gradient adds its result to (in place) instead of returning new ones. */
+export interface GradientsSoFar {
+  dw?: Tensor | null;
+  db?: Tensor | null;
+}
+
+/**
+ * weightGradient, and with `bias` also db[row] = Σ_{n, out} G[n, row, out] from the same pass;
+ * each is added into `into`'s tensor when one is given (and then returned).
+ */
+export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias: boolean, into: GradientsSoFar = {}): { dw: Tensor; db: Tensor | null } {
   requireSubgroups('conv3d weight gradient');
   const wide = widened(g, [gOut, x]);
   if (wide) {
     // The zero columns add nothing to either sum.
-    const grads = weightAndBiasGradient(wide.tensors[0]!, wide.tensors[1]!, wide.g, bias);
+    const grads = weightAndBiasGradient(wide.tensors[0]!, wide.tensors[1]!, wide.g, bias, into);
     for (const t of wide.tensors) t.dispose();
     return grads;
   }
@@ -263,8 +272,8 @@ export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias
     constants: { TM: tm, LOADER: loader, WGRAD: true, TRANSPOSED: g.transposed, VEC_IO: outVox % 4 === 0 && loader !== Loader.General, HAS_BIAS: bias },
   });
   const runs = outerRuns('conv3d weight gradient', g.n, [xPerSample, gPerSample]);
-  const dw = Tensor.empty([rows, g.cin, ...g.kernel]);
-  const db = bias ? Tensor.empty([rows]) : null;
+  const dw = into.dw ?? Tensor.empty([rows, g.cin, ...g.kernel]);
+  const db = bias ? (into.db ?? Tensor.empty([rows])) : null;
   const colsPadded = colTiles * 8 + (bias ? 1 : 0);
   runs.forEach((run, i) => {
     const columns = run.count * outVox;
@@ -290,7 +299,7 @@ export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias
       },
       [colTiles, rowsPadded / tm, used],
     );
-    sumSplits(part, dw, db, loader, g, i > 0);
+    sumSplits(part, dw, db, loader, g, i > 0 || Boolean(into.dw), i > 0 || Boolean(into.db));
     part.dispose();
   });
   return { dw, db };
@@ -299,12 +308,12 @@ export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias
 /**
  * dW (+)= Σ over splits of the partials [splits, rowsPadded, colBlocks, 4], in split order, written
  * as [rows, kc, kd, kh, kw], and db (+)= the bias sums of the last column when given
- * (kernels/conv3d_unpack.wgsl).
+ * (kernels/conv3d_unpack.wgsl); addW / addB add to dW / db instead of overwriting them.
  */
-function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, g: Geometry, accumulate: boolean): void {
+function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, g: Geometry, addW: boolean, addB: boolean): void {
   const [splits, rowsPadded, colsPadded] = part.shape as [number, number, number];
   const e = engine();
-  const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE: accumulate, BIAS: Boolean(db), WG: 64 } });
+  const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE_W: addW, ACCUMULATE_B: addB && Boolean(db), BIAS: Boolean(db), WG: 64 } });
   e.dispatch(
     kernel,
     { partials: part.binding, out: dw.binding, db: db ? db.binding : unused(true) },

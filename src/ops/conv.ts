@@ -145,12 +145,12 @@ export const conv3d: Conv3d = defineOp({
       out,
       inputs: bias ? [x, w, bias] : [x, w],
       saved,
-      vjp: (gy) => {
+      vjp: (gy, into) => {
         const gz = options.relu ? mul(gy, gt(saved[0]!, 0)) : gy;
         // Only what flows somewhere: the first layer's input needs no gradient, frozen weights none.
         // The bias gradient (Σ gz over samples and voxels) comes out of the weight gradient's pass.
         const withBias = Boolean(bias?.requiresGrad);
-        const { dw, db } = w.requiresGrad ? weightAndBiasGradient(gz, x, g, withBias) : { dw: null, db: null };
+        const { dw, db } = w.requiresGrad ? weightAndBiasGradient(gz, x, g, withBias, { dw: into?.[1], db: into?.[2] }) : { dw: null, db: null };
         return [
           x.requiresGrad ? inputGradient(gz, w, g, padAfter) : null,
           dw,

@@ -144,6 +144,14 @@ export class Tensor {
     return this;
   }
 
+  /**
+   * Internal: no other tensor shares this memory and no autograd node holds it, so an op may add
+   * into it in place (backward() offers such leaf gradients to VJPs that can accumulate).
+   */
+  get ownsMemory(): boolean {
+    return this.storage?.holders === 1 && this.holds === 1;
+  }
+
   /** Ends the user's hold. Idempotent. Autograd nodes that saved this tensor keep its memory. */
   dispose(): void {
     if (this.userDisposed) return;

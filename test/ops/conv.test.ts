@@ -136,6 +136,42 @@ describe('tensors over the binding limit', () => {
   });
 });
 
+describe('conv3d gradients accumulated by the weight-gradient kernel', () => {
+  const c: Case = { label: '', x: [2, 3, 4, 4, 8], w: [5, 3, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]] };
+  const s1 = spec(c, 3100), s2 = spec(c, 3200);
+  const yShape = convReference(s1).yShape;
+  const gy1 = randomArray(numel(yShape), 3101), gy2 = randomArray(numel(yShape), 3201);
+  // Weights and bias of s1 used on both inputs: d/dw = VJP(x1, gy1) + VJP(x2, gy2).
+  const ref1 = convReference(s1, gy1);
+  const ref2 = convReference({ ...s2, w: s1.w, bias: s1.bias }, gy2);
+  const expected = (a: Float64Array | number[], b: Float64Array | number[]) => Array.from(a, (v, i) => v + b[i]!);
+  const tol = 4e-6 * Math.sqrt(numel(yShape));
+
+  it('a weight used twice in one graph', async () => {
+    const w = T.fromArray(s1.w, s1.wShape), b = T.fromArray(s1.bias!);
+    w.requiresGrad = true;
+    b.requiresGrad = true;
+    const y1 = run(s1, false, T.fromArray(s1.x, s1.xShape), w, b);
+    const y2 = run(s1, false, T.fromArray(s2.x, s2.xShape), w, b);
+    backward(T.add(T.mul(y1, T.fromArray(gy1, yShape)), T.mul(y2, T.fromArray(gy2, yShape))), T.ones(yShape));
+    expectClose(await w.grad!.toArray(), expected(ref1.dw!, ref2.dw!), 1e-4, tol);
+    expectClose(await b.grad!.toArray(), expected(ref1.db!, ref2.db!), 1e-4, tol);
+  });
+
+  it('two backward passes, and a gradient someone else holds is not written in place', async () => {
+    const w = T.fromArray(s1.w, s1.wShape), b = T.fromArray(s1.bias!);
+    w.requiresGrad = true;
+    b.requiresGrad = true;
+    backward(run(s1, false, T.fromArray(s1.x, s1.xShape), w, b), T.fromArray(gy1, yShape));
+    const first = T.reshape(b.grad!, [5]); // a view shares b.grad's memory: no in-place add into it
+    const before = Array.from(await first.toArray());
+    backward(run(s1, false, T.fromArray(s2.x, s2.xShape), w, b), T.fromArray(gy2, yShape));
+    expectClose(await w.grad!.toArray(), expected(ref1.dw!, ref2.dw!), 1e-4, tol);
+    expectClose(await b.grad!.toArray(), expected(ref1.db!, ref2.db!), 1e-4, tol);
+    expect(Array.from(await first.toArray())).toEqual(before);
+  });
+});
+
 describe('the weight gradient sized for a GPU', () => {
   // On hardware adapters the split-K grid aims at 16,384 workgroups (1,024 splits here, against 86
   // on lavapipe): the same sums in another grouping, checked against float64 on this adapter.

@@ -312,13 +312,15 @@ export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias
  */
 function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, g: Geometry, addW: boolean, addB: boolean): void {
   const [splits, rowsPadded, colsPadded] = part.shape as [number, number, number];
+  const rows = dw.shape[0]!;
+  const blocks = kBlocks(loader, g.cin, g.kernel);
   const e = engine();
   const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE_W: addW, ACCUMULATE_B: addB && Boolean(db), BIAS: Boolean(db), WG: 64 } });
   e.dispatch(
     kernel,
     { partials: part.binding, out: dw.binding, db: db ? db.binding : unused(true) },
-    { rows: dw.shape[0]!, kc: g.cin, kd: g.kernel[0], kh: g.kernel[1], kw: g.kernel[2], splits, rows_padded: rowsPadded, cols_padded: colsPadded },
-    grid(Math.ceil(dw.size / 64)),
+    { rows, k_blocks: blocks, k: g.cin * vol(g.kernel), splits, rows_padded: rowsPadded, cols_padded: colsPadded },
+    grid(Math.ceil((rows * blocks) / 64)),
   );
 }
 

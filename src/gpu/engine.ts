@@ -170,6 +170,7 @@ export class Engine {
     this.assertUsable();
     if (this.encoder) this.flush();
     this.device.queue.writeBuffer(buffer.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+    buffer.writes++;
   }
 
   dispatch(kernel: Kernel, buffers: Record<string, BufferRef>, params: ParamValues | null, workgroups: readonly number[]): void {
@@ -205,6 +206,7 @@ export class Engine {
     this.assertUsable();
     this.closePass();
     this.openEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    dst.writes++;
   }
 
   /**
@@ -216,6 +218,7 @@ export class Engine {
     this.assertUsable();
     this.closePass();
     this.openEncoder().clearBuffer(buffer.buffer, offset, bytes);
+    buffer.writes++;
   }
 
   /** Submits everything recorded so far. */
@@ -381,6 +384,7 @@ export class Engine {
         throw new TakError(`${kernel.key}: storage binding "${binding.name}" was not given (have: ${Object.keys(buffers).join(', ')})`);
       }
       const pooled = 'buffer' in ref && 'offset' in ref ? ref.buffer : (ref as PooledBuffer);
+      if (!binding.readOnly) pooled.writes++; // bound writable: tensors derived from it are stale
       const offset = 'offset' in ref ? ref.offset : 0;
       const size = 'offset' in ref ? ref.size : pooled.size;
       const bindBytes = Math.ceil(size / 4) * 4;

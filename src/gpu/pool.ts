@@ -12,6 +12,11 @@ export interface PooledBuffer {
   readonly size: number;
   /** Unique for the life of the process; used as a cache key for bind groups. */
   readonly id: number;
+  /**
+   * Recorded writes into this buffer so far (dispatches that bind it writable, uploads, copies,
+   * clears): tensors derived from its contents stay valid while it is unchanged.
+   */
+  writes: number;
 }
 
 export interface PoolStats {
@@ -61,7 +66,7 @@ export class BufferPool {
       this.pooled -= size;
     } else {
       const buffer = this.device.createBuffer({ size, usage: this.usage, label: `${this.label}#${nextId}` });
-      entry = { buffer, size, id: nextId++ };
+      entry = { buffer, size, id: nextId++, writes: 0 };
       this.allocated += size;
       this.peak = Math.max(this.peak, this.allocated);
     }

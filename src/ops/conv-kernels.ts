@@ -113,21 +113,27 @@ export interface Packed {
 
 /**
  * Packs weights `w` viewed as W[rows, kc, taps] (or W[kc, rows, taps] when `swap`) into the k-block
- * layout of `loader`; `flip` reverses the taps.
+ * layout of `loader`; `flip` reverses the taps. The packed tensor is cached on w's memory until w
+ * is written again (Tensor.derived): a parameter is packed once per optimiser step, not once per
+ * convolution call (~250 pack dispatches per cpu-preset training iteration before). Callers must
+ * not dispose `a`.
  */
 export function packWeights(w: Tensor, rows: number, kc: number, kernel: Triple, loader: Loader, swap: boolean, flip: boolean): Packed {
   const tm = tileRows(rows, loader);
   const rowsPadded = Math.ceil(rows / tm) * tm;
   const blocks = kBlocks(loader, kc, kernel);
-  const a = Tensor.empty([blocks, rowsPadded, 4]);
-  const e = engine();
-  const kernelSpec = e.kernel({ file: 'conv3d_pack', constants: { LOADER: loader, SWAP: swap, FLIP: flip, WG: 64 } });
-  e.dispatch(
-    kernelSpec,
-    { w: w.binding, out: a.binding },
-    { rows, rows_padded: rowsPadded, k_blocks: blocks, kc, kd: kernel[0], kh: kernel[1], kw: kernel[2] },
-    grid(Math.ceil(a.size / 4 / 64)),
-  );
+  const a = w.derived(`conv3d_pack:${rows},${kc},${kernel.join('x')},${loader},${swap},${flip}`, () => {
+    const packed = Tensor.empty([blocks, rowsPadded, 4]);
+    const e = engine();
+    const kernelSpec = e.kernel({ file: 'conv3d_pack', constants: { LOADER: loader, SWAP: swap, FLIP: flip, WG: 64 } });
+    e.dispatch(
+      kernelSpec,
+      { w: w.binding, out: packed.binding },
+      { rows, rows_padded: rowsPadded, k_blocks: blocks, kc, kd: kernel[0], kh: kernel[1], kw: kernel[2] },
+      grid(Math.ceil(packed.size / 4 / 64)),
+    );
+    return packed;
+  });
   return { a, rows, rowsPadded, kBlocks: blocks, loader, tm };
 }
 
@@ -337,9 +343,7 @@ export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Trip
   const [cin, cout] = [w.shape[0]!, w.shape[1]!];
   const point: Geometry = { n: g.n, cin, input: coarse, out: coarse, kernel: [1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], dilation: [1, 1, 1], transposed: false };
   const packed = packWeights(w, cout * 8, cin, [1, 1, 1], Loader.Point, true, false);
-  const y = convGemm(x, packed, point, { bias, scatter2: true, outChannels: cout });
-  packed.a.dispose();
-  return y;
+  return convGemm(x, packed, point, { bias, scatter2: true, outChannels: cout });
 }
 
 

@@ -55,10 +55,7 @@ function transposedForward(x: Tensor, w: Tensor, bias: Tensor | null, g: Geometr
   const scattered = scatterUpsample2(x, w, g, g.input, g.out, bias);
   if (scattered) return scattered;
   const [cin, cout] = [w.shape[0]!, w.shape[1]!];
-  const packed = packWeights(w, cout, cin, g.kernel, Loader.General, true, false);
-  const y = convGemm(x, packed, g, { bias });
-  packed.a.dispose();
-  return y;
+  return convGemm(x, packWeights(w, cout, cin, g.kernel, Loader.General, true, false), g, { bias });
 }
 
 type ConvTranspose3d = (x: Tensor, w: Tensor, bias?: Tensor | null, options?: ConvTranspose3dOptions) => Tensor;
@@ -76,9 +73,7 @@ export const convTranspose3d: ConvTranspose3d = defineOp({
       vjp: (gy) => {
         let dx: Tensor | null = null;
         if (x.requiresGrad) {
-          const packed = packWeights(w, w.shape[0]!, w.shape[1]!, adjoint.kernel, chooseLoader(adjoint), false, false);
-          dx = convGemm(gy, packed, adjoint);
-          packed.a.dispose();
+          dx = convGemm(gy, packWeights(w, w.shape[0]!, w.shape[1]!, adjoint.kernel, chooseLoader(adjoint), false, false), adjoint);
         }
         return [dx, w.requiresGrad ? weightGradient(x, gy, adjoint) : null, bias?.requiresGrad ? sum(gy, [0, 2, 3, 4]) : null];
       },

@@ -88,18 +88,12 @@ function inputGradient(gy: Tensor, w: Tensor, g: Geometry, padAfter: Triple): Te
       n: g.n, cin: cout, input: g.out, out: g.input, kernel: g.kernel, stride: [1, 1, 1],
       pad: g.pad.map((p, a) => reach[a]! - p) as Triple, dilation: g.dilation, transposed: false,
     };
-    const packed = packWeights(w, cin, cout, g.kernel, chooseLoader(back), true, true);
-    const dx = convGemm(gy, packed, back);
-    packed.a.dispose();
-    return dx;
+    return convGemm(gy, packWeights(w, cin, cout, g.kernel, chooseLoader(back), true, true), back);
   }
   const scattered = scatterUpsample2(gy, w, g, g.out, g.input);
   if (scattered) return scattered;
   const back: Geometry = { ...g, cin: cout, input: g.out, out: g.input, transposed: true };
-  const packed = packWeights(w, cin, cout, g.kernel, Loader.General, true, false);
-  const dx = convGemm(gy, packed, back);
-  packed.a.dispose();
-  return dx;
+  return convGemm(gy, packWeights(w, cin, cout, g.kernel, Loader.General, true, false), back);
 }
 
 /**
@@ -139,7 +133,6 @@ export const conv3d: Conv3d = defineOp({
     checkBias(bias, w.shape[0]!, 'conv3d');
     const packed = packWeights(w, w.shape[0]!, g.cin, g.kernel, chooseLoader(g), false, false);
     const out = convGemm(x, packed, g, { bias, relu: options.relu ?? false });
-    packed.a.dispose();
     const saved = options.relu ? [Tensor.view(out, out.shape)] : [];
     return {
       out,

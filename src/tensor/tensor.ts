@@ -20,13 +20,18 @@ export interface GradNode {
 /** GPU memory shared by a tensor and its reshaped views; freed when the last holder lets go. */
 class Storage {
   holders = 1;
+  /** Tensors computed from this memory's contents (Tensor.derived), with the write count they saw. */
+  derived: Map<string, { writes: number; tensor: Tensor }> | null = null;
   constructor(readonly buffer: PooledBuffer) {}
   retain(): this {
     this.holders++;
     return this;
   }
   release(): void {
-    if (--this.holders === 0) engine().free(this.buffer);
+    if (--this.holders > 0) return;
+    for (const { tensor } of this.derived?.values() ?? []) tensor.dispose();
+    this.derived = null;
+    engine().free(this.buffer);
   }
 }
 
@@ -150,6 +155,24 @@ export class Tensor {
    */
   get ownsMemory(): boolean {
     return this.storage?.holders === 1 && this.holds === 1;
+  }
+
+  /**
+   * Internal: a tensor computed from this one's contents by `make` (packed convolution weights),
+   * made once and reused while this memory is not written again — any dispatch that binds it
+   * writable, upload, copy or clear counts (PooledBuffer.writes), so an optimiser step or EMA
+   * update makes the next call recompute it. The memory owns it (callers must not dispose it);
+   * it is freed with the memory. `key` names what `make` computes.
+   */
+  derived(key: string, make: () => Tensor): Tensor {
+    const storage = this.live().storage!;
+    const full = `${this.byteOffset}:${this.shape.join('x')}:${key}`;
+    const cached = storage.derived?.get(full);
+    if (cached && cached.writes === storage.buffer.writes) return cached.tensor;
+    cached?.tensor.dispose();
+    const tensor = keep(make());
+    (storage.derived ??= new Map()).set(full, { writes: storage.buffer.writes, tensor });
+    return tensor;
   }
 
   /** Ends the user's hold. Idempotent. Autograd nodes that saved this tensor keep its memory. */

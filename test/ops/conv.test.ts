@@ -172,6 +172,42 @@ describe('conv3d gradients accumulated by the weight-gradient kernel', () => {
   });
 });
 
+describe('packed weights are cached until the weights are written', () => {
+  const c: Case = { label: '', x: [1, 3, 4, 4, 8], w: [5, 3, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] };
+  const s = spec(c, 3300);
+  const k = numel(c.w.slice(1));
+  const check = async (y: T.Tensor, weights: number[] | Float32Array) => {
+    expectClose(await y.toArray(), convReference({ ...s, w: Float32Array.from(weights) }).y, 1e-5, 2e-6 * k);
+  };
+
+  it('by an upload, a copy or a dispatch that binds them writable', async () => {
+    const e = T.engine();
+    const x = T.fromArray(s.x, s.xShape), w = T.fromArray(s.w, s.wShape);
+    await check(run(s, false, x, w, null), s.w);
+    await check(run(s, false, x, w, null), s.w); // from the cache
+    const w2 = randomArray(numel(c.w), 3311, -0.5, 0.5);
+    e.upload(w.buffer, Float32Array.from(w2), w.byteOffset);
+    await check(run(s, false, x, w, null), w2);
+    const w3 = randomArray(numel(c.w), 3312, -0.5, 0.5);
+    const source = T.fromArray(w3, s.wShape);
+    e.copy(source.buffer, source.byteOffset, w.buffer, w.byteOffset, w.byteLength);
+    await check(run(s, false, x, w, null), w3);
+    const fill = e.kernel({ file: 'fill', types: { T: 'f32' }, constants: { WG: 64 } });
+    e.dispatch(fill, { y: w.binding }, { n: w.size, start: 0.25, step: 0 }, [Math.ceil(w.size / 256)]);
+    await check(run(s, false, x, w, null), new Array(w.size).fill(0.25));
+  });
+
+  it('and freed with the weights', async () => {
+    const before = liveBuffers();
+    const x = T.fromArray(s.x, s.xShape), w = T.fromArray(s.w, s.wShape);
+    run(s, false, x, w, null).dispose();
+    x.dispose();
+    w.dispose();
+    await T.engine().sync();
+    expect(liveBuffers()).toBe(before);
+  });
+});
+
 describe('the weight gradient sized for a GPU', () => {
   // On hardware adapters the split-K grid aims at 16,384 workgroups (1,024 splits here, against 86
   // on lavapipe): the same sums in another grouping, checked against float64 on this adapter.

@@ -9,10 +9,13 @@
 //   2 APPLY   y = (x − μ)·a + b (+ ReLU) with coefficients c[row'] = (μ, a, b, ·),
 //             row' = row % coef_rows. Centring first keeps fp32 exact where x·a + (b − μ·a)
 //             would cancel (data far from zero).
-//   3 SUMS    partial[row, chunk] = (Σ g, Σ g·x̂, 0, 0) with x̂ = (x − μ)·rstd, c = (μ, ·, ·, rstd)
+//   3 SUMS    partial[row, chunk] = (Σ g, Σ g·x̂, 0, 0) with x̂ = (x − μ)·rstd, c = (μ, a, b, rstd)
 //             (the forward coefficients)
 //             and g = dy (· [y > 0] when RELU).
-//   4 GRAD    dx = p·g + q·(x − μ) + s with c = (μ, p, q, s).
+//   4 GRAD    dx = p·g + q·(x − μ) + s with c = (μ, p, q, s); f = the forward coefficients.
+// The ReLU mask y > 0 is recomputed as (x − μ)·a + b > 0 from x and the forward coefficients (the
+// expression APPLY evaluated): the backward reads dy and x, not y as well — a third fewer reads
+// for SUMS, a quarter for GRAD.
 // Rows are dispatched along y (+ z·65535 for many rows), chunks along x: no per-element division.
 // Tensors over the binding limit are dispatched in runs of rows; row_offset is the run's first row
 // (coefficients and partials are indexed by the global row).
@@ -32,11 +35,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x1: array<f32>;     // the same buffer as x4
 @group(0) @binding(3) var<storage, read> u4: array<vec4f>;   // x (SUMS, GRAD)
 @group(0) @binding(4) var<storage, read> u1: array<f32>;     // the same buffer as u4
-@group(0) @binding(5) var<storage, read> m4: array<vec4f>;   // y, for the ReLU mask of g
-@group(0) @binding(6) var<storage, read> m1: array<f32>;     // the same buffer as m4
-@group(0) @binding(7) var<storage, read> c: array<vec4f>;    // per-row' coefficients
-@group(0) @binding(8) var<storage, read_write> out4: array<vec4f>;
-@group(0) @binding(9) var<storage, read_write> out1: array<f32>; // the same buffer as out4, or a dummy
+@group(0) @binding(5) var<storage, read> c: array<vec4f>;    // per-row' coefficients
+@group(0) @binding(6) var<storage, read> f: array<vec4f>;    // GRAD with RELU: forward coefficients
+@group(0) @binding(7) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> out1: array<f32>; // the same buffer as out4, or a dummy
 
 override MODE: u32 = 0;
 override VEC: bool = true;        // r % 4 == 0: vec4 loads and stores
@@ -46,13 +48,19 @@ fn coef(row: u32) -> vec4f {
   return c[(row + p.row_offset) % p.coef_rows];
 }
 
-// g at element e (dy, masked by y > 0 after a fused ReLU).
-fn grad4(e4: u32) -> vec4f {
-  if (RELU) { return select(vec4f(0.0), x4[e4], m4[e4] > vec4f(0.0)); }
+// The forward coefficients of `row` (SUMS: c itself; GRAD: f).
+fn forward_coef(row: u32) -> vec4f {
+  if (MODE == 3u) { return coef(row); }
+  return f[(row + p.row_offset) % p.coef_rows];
+}
+
+// g at element e (dy, masked by y > 0 after a fused ReLU; fk = the row's forward coefficients).
+fn grad4(e4: u32, fk: vec4f) -> vec4f {
+  if (RELU) { return select(vec4f(0.0), x4[e4], (u4[e4] - fk.x) * fk.y + fk.z > vec4f(0.0)); }
   return x4[e4];
 }
-fn grad1(e: u32) -> f32 {
-  if (RELU) { return select(0.0, x1[e], m1[e] > 0.0); }
+fn grad1(e: u32, fk: vec4f) -> f32 {
+  if (RELU) { return select(0.0, x1[e], (u1[e] - fk.x) * fk.y + fk.z > 0.0); }
   return x1[e];
 }
 
@@ -88,14 +96,14 @@ fn chunk_sums(row: u32, chunk: u32, lane: u32) -> vec2f {
       var s2 = vec4f(0.0);
       for (var i = start + 4u * lane; i < end; i += 32u) {
         let e4 = (base + i) / 4u;
-        let g = grad4(e4);
+        let g = grad4(e4, k);
         s1 += g;
         s2 += g * (u4[e4] - vec4f(mean)) * rstd;
       }
       s = vec2f(dot(s1, vec4f(1.0)), dot(s2, vec4f(1.0)));
     } else {
       for (var i = start + lane; i < end; i += 8u) {
-        let g = grad1(base + i);
+        let g = grad1(base + i, k);
         s += vec2f(g, g * (u1[base + i] - mean) * rstd);
       }
     }
@@ -108,6 +116,8 @@ fn elementwise(row: u32, chunk: u32, lane: u32) {
   let end = min(start + p.chunk, p.r);
   let base = row * p.r;
   let k = coef(row);
+  var fk = vec4f(0.0);
+  if (MODE == 4u && RELU) { fk = forward_coef(row); }
   if (VEC) {
     for (var i = start + 4u * lane; i < end; i += 32u) {
       let e4 = (base + i) / 4u;
@@ -116,7 +126,7 @@ fn elementwise(row: u32, chunk: u32, lane: u32) {
         v = (x4[e4] - k.x) * k.y + k.z;
         if (RELU) { v = max(v, vec4f(0.0)); }
       } else {
-        v = grad4(e4) * k.y + (u4[e4] - k.x) * k.z + k.w;
+        v = grad4(e4, fk) * k.y + (u4[e4] - k.x) * k.z + k.w;
       }
       out4[e4] = v;
     }
@@ -127,7 +137,7 @@ fn elementwise(row: u32, chunk: u32, lane: u32) {
         v = (x1[base + i] - k.x) * k.y + k.z;
         if (RELU) { v = max(v, 0.0); }
       } else {
-        v = grad1(base + i) * k.y + (u1[base + i] - k.x) * k.z + k.w;
+        v = grad1(base + i, fk) * k.y + (u1[base + i] - k.x) * k.z + k.w;
       }
       out1[base + i] = v;
     }

@@ -46,9 +46,9 @@ interface Inputs {
   x: Tensor;
   /** x for sums/grad. */
   u?: Tensor;
-  /** y for the ReLU mask of dy. */
-  m?: Tensor | null;
   coef?: Tensor;
+  /** Grad with a fused ReLU: the forward coefficients, for the mask (x − μ)·a + b > 0. */
+  f?: Tensor | null;
 }
 
 /** One chunked dispatch per run of rows that fits the binding limit. */
@@ -60,7 +60,7 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
   const e = engine();
   const kernel = e.kernel({ file: 'norm', constants: { MODE: mode, VEC: vec, RELU: relu } });
   const elementwise = mode === Mode.Apply || mode === Mode.Grad;
-  const perRow = [r, ...(inputs.u ? [r] : []), ...(inputs.m ? [r] : []), ...(elementwise ? [r] : [])];
+  const perRow = [r, ...(inputs.u ? [r] : []), ...(elementwise ? [r] : [])];
   for (const run of outerRuns('normalization', rows, perRow)) {
     const bind = (t: Tensor | null | undefined, writable = false) => (t ? runBinding(t, run, r) : unused(writable));
     const outRef = elementwise ? runBinding(out, run, r) : out.binding;
@@ -69,8 +69,8 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
     e.dispatch(
       kernel,
       {
-        x4: bind(inputs.x), x1: bind(inputs.x), u4: bind(inputs.u), u1: bind(inputs.u), m4: bind(inputs.m), m1: bind(inputs.m),
-        c: inputs.coef ? inputs.coef.binding : unused(false),
+        x4: bind(inputs.x), x1: bind(inputs.x), u4: bind(inputs.u), u1: bind(inputs.u),
+        c: inputs.coef ? inputs.coef.binding : unused(false), f: inputs.f ? inputs.f.binding : unused(false),
         out4: vecOut ? outRef : unused(true), out1: vecOut ? unused(true) : outRef,
       },
       {
@@ -163,17 +163,21 @@ export function applyRows(x: Tensor, layout: RowLayout, coef: Tensor, relu: bool
 }
 
 /**
- * (Σ g, Σ g·x̂, 0, 0) per chunk of each row, [rows, chunks, 4], with x̂ = (x − μ)·rstd,
- * coef = (μ, ·, ·, rstd), g = dy·[y > 0] if relu (sum over axis 1 for per-row sums).
+ * (Σ g, Σ g·x̂, 0, 0) per chunk of each row, [rows, chunks, 4], with x̂ = (x − μ)·rstd, the
+ * forward coefficients coef = (μ, a, b, rstd), g = dy·[(x − μ)·a + b > 0] if relu (sum over
+ * axis 1 for per-row sums).
  */
-export function gradPartials(dy: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, coef: Tensor): Tensor {
-  return rowPartials(Mode.Sums, layout, { x: dy, u: x, m: y, coef }, Boolean(y));
+export function gradPartials(dy: Tensor, x: Tensor, relu: boolean, layout: RowLayout, coef: Tensor): Tensor {
+  return rowPartials(Mode.Sums, layout, { x: dy, u: x, coef }, relu);
 }
 
-/** dx = p·g + q·(x − μ) + s per row' (coef = (μ, p, q, s)), g = dy·[y > 0] if y is given. */
-export function gradApply(dy: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, coef: Tensor): Tensor {
+/**
+ * dx = p·g + q·(x − μ) + s per row' (coef = (μ, p, q, s)), g = dy·[(x − μ)·a + b > 0] when the
+ * forward coefficients (μ, a, b, ·) of a fused ReLU are given.
+ */
+export function gradApply(dy: Tensor, x: Tensor, reluForward: Tensor | null, layout: RowLayout, coef: Tensor): Tensor {
   const dx = Tensor.empty(x.shape);
-  rowDispatch(Mode.Grad, layout, { x: dy, u: x, m: y, coef }, dx, Boolean(y));
+  rowDispatch(Mode.Grad, layout, { x: dy, u: x, coef, f: reluForward }, dx, Boolean(reluForward));
   return dx;
 }
 

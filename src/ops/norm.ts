@@ -57,10 +57,10 @@ function coefficients(mean: Tensor, rstd: Tensor, { weight, bias }: Affine): Ten
  * dx from kernels/norm_coef.wgsl's backward coefficients, dγ_c = Σ g·x̂ and dβ_c = Σ g per channel.
  */
 function trainingVjp(
-  g: Tensor, x: Tensor, y: Tensor | null, layout: RowLayout, grouping: Grouping, coef: Tensor, affine: Affine,
+  g: Tensor, x: Tensor, relu: boolean, layout: RowLayout, grouping: Grouping, coef: Tensor, affine: Affine,
 ): { dx: Tensor; dgamma: Tensor | null; dbeta: Tensor | null } {
-  const partials = gradPartials(g, x, y, layout, coef);
-  const dx = gradApply(g, x, y, layout, gradCoefficients(partials, coef, layout, grouping, affine));
+  const partials = gradPartials(g, x, relu, layout, coef);
+  const dx = gradApply(g, x, relu ? coef : null, layout, gradCoefficients(partials, coef, layout, grouping, affine));
   if (!affine.weight && !affine.bias) return { dx, dgamma: null, dbeta: null };
   const [sg, sgx] = columns(sum(partials, 1));
   const byChannel = (v: Tensor) => sum(reshape(v, [layout.rows / layout.channels, layout.channels]), 0);
@@ -90,12 +90,11 @@ function groupNormImpl(x: Tensor, groups: number, options: NormOptions, op: stri
   const affine: Affine = { weight, bias };
   const coef = normCoefficients(x, layout, grouping, affine, eps);
   const out = applyRows(x, layout, coef, relu);
-  const saved = [coef, ...(relu ? [Tensor.view(out, out.shape)] : [])];
   return {
     out,
     inputs: [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])],
-    saved,
-    vjp: (g: Tensor) => gradients(x, affine, trainingVjp(g, x, relu ? saved[1]! : null, layout, grouping, coef, affine)),
+    saved: [coef],
+    vjp: (g: Tensor) => gradients(x, affine, trainingVjp(g, x, relu, layout, grouping, coef, affine)),
   };
 }
 
@@ -187,18 +186,16 @@ export const batchNorm: BatchNorm = defineOp({
       coef = scope(() => coefficients(Tensor.view(runningMean, [c]), reciprocal(sqrt(affine_(runningVar, 1, eps))), affine));
     }
     const out = applyRows(x, layout, coef, relu);
-    const saved = [coef, ...(relu ? [Tensor.view(out, out.shape)] : [])];
     return {
       out,
       inputs: [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])],
-      saved,
+      saved: [coef],
       vjp: (g: Tensor) => {
-        const y = relu ? saved[1]! : null;
-        if (training) return gradients(x, affine, trainingVjp(g, x, y, layout, grouping, coef, affine));
+        if (training) return gradients(x, affine, trainingVjp(g, x, relu, layout, grouping, coef, affine));
         // Running statistics are constants: y = (x − μ)·rstd·γ + β, so dx = rstd·γ·g (coef as is).
-        const [sg, sgx] = columns(sum(gradPartials(g, x, y, layout, coef), 1));
+        const [sg, sgx] = columns(sum(gradPartials(g, x, relu, layout, coef), 1));
         const byChannel = (v: Tensor) => sum(reshape(v, [n, c]), 0);
-        const dx = gradApply(g, x, y, layout, scope(() => concat([slice(coef, [null, [0, 2]]), zeros([c, 2])], 1)));
+        const dx = gradApply(g, x, relu ? coef : null, layout, scope(() => concat([slice(coef, [null, [0, 2]]), zeros([c, 2])], 1)));
         return gradients(x, affine, { dx, dgamma: weight ? byChannel(sgx) : null, dbeta: bias ? byChannel(sg) : null });
       },
     };

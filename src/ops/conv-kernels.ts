@@ -333,13 +333,24 @@ function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, 
 /**
  * A 2×2×2 stride-2 map from a coarse grid to the 2× fine one — V-Net's up-convolution, and the
  * down-convolution's input gradient — as one GEMM [Cout·8 × Cin] whose rows scatter to the
- * interleaved fine grid (w: [Cin, Cout, 2, 2, 2]). Null when it does not apply: the scatter stores
- * a lane's 4 coarse voxels as 8 consecutive fine w positions, so the coarse W must be a multiple of
- * 4 (the 2³ bottleneck of a 32³ cube takes the caller's gather).
+ * interleaved fine grid (w: [Cin, Cout, 2, 2, 2]). Null when it does not apply. The scatter stores
+ * a lane's 4 coarse voxels as 8 consecutive fine w positions, so a coarse W that is not a multiple
+ * of 4 (the 2³ bottleneck of a 32³ cube) is padded with zero columns, whose fine outputs are cut
+ * off: each coarse voxel writes only its own 2×2×2 block. (The transposed gather it replaces ran
+ * at ~4.5 GFLOP/s there: ~30 ms per call at 128 → 64 channels, twice per cpu-preset iteration.)
  */
 export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Triple, fine: Triple, bias: Tensor | null = null): Tensor | null {
   const k2s2 = g.kernel.every((k) => k === 2) && g.stride.every((s) => s === 2) && g.pad.every((p) => p === 0) && g.dilation.every((d) => d === 1);
-  if (!k2s2 || fine.some((f, a) => f !== 2 * coarse[a]!) || coarse[2] % 4 !== 0) return null;
+  if (!k2s2 || fine.some((f, a) => f !== 2 * coarse[a]!)) return null;
+  if (coarse[2] % 4 !== 0) {
+    const w4 = Math.ceil(coarse[2] / 4) * 4;
+    const xw = pad(x, [[0, 0], [0, 0], [0, 0], [0, 0], [0, w4 - coarse[2]]]);
+    const yw = scatterUpsample2(xw, w, g, [coarse[0], coarse[1], w4], [fine[0], fine[1], 2 * w4], bias)!;
+    const y = slice(yw, [null, null, null, null, [0, fine[2]]]);
+    xw.dispose();
+    yw.dispose();
+    return y;
+  }
   const [cin, cout] = [w.shape[0]!, w.shape[1]!];
   const point: Geometry = { n: g.n, cin, input: coarse, out: coarse, kernel: [1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], dilation: [1, 1, 1], transposed: false };
   const packed = packWeights(w, cout * 8, cin, [1, 1, 1], Loader.Point, true, false);

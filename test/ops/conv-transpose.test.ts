@@ -21,7 +21,8 @@ interface Case {
 const CASES: Case[] = [
   { label: 'V-Net up-convolution: 2x2x2 stride 2, 32 -> 16', x: [2, 32, 2, 3, 4], w: [32, 16, 2, 2, 2], bias: true, stride: [2, 2, 2] },
   { label: '2x2x2 stride 2, Cout 5, odd channels', x: [1, 3, 3, 1, 4], w: [3, 5, 2, 2, 2], bias: true, stride: [2, 2, 2] },
-  { label: '2x2x2 stride 2 on an odd grid (general path)', x: [1, 2, 3, 3, 3], w: [2, 3, 2, 2, 2], stride: [2, 2, 2] },
+  { label: '2x2x2 stride 2 on an odd grid (W padded to 4 for the scatter)', x: [1, 2, 3, 3, 3], w: [2, 3, 2, 2, 2], stride: [2, 2, 2] },
+  { label: "2x2x2 stride 2 from a 32³ cube's 2³ bottleneck, 16 -> 8", x: [3, 16, 2, 2, 2], w: [16, 8, 2, 2, 2], bias: true, stride: [2, 2, 2] },
   { label: 'kernel 3 stride 2 pad 1 outputPadding 1', x: [2, 3, 3, 2, 4], w: [3, 4, 3, 3, 3], bias: true, stride: [2, 2, 2], pad: [[1, 1, 1], [1, 1, 1]], outputPadding: [1, 1, 1] },
   { label: 'stride 1 kernel [2,3,1], dilation 2, asymmetric pads', x: [1, 2, 4, 5, 3], w: [2, 3, 2, 3, 1], dilation: [2, 1, 1], pad: [[0, 1, 0], [1, 0, 0]] },
 ];

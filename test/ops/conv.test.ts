@@ -26,7 +26,7 @@ const CASES: Case[] = [
   { label: '3x3x3 pad 1, Cin 1, Cout 5 (TM 8), batch 3', x: [3, 1, 5, 6, 8], w: [5, 1, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]] },
   { label: '3x3x3 pad 1, Cout 40 (two row tiles), ReLU', x: [2, 3, 4, 3, 12], w: [40, 3, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]], relu: true },
   { label: '2x2x2 stride 2 (pair loader), Cout 12', x: [2, 5, 4, 6, 8], w: [12, 5, 2, 2, 2], stride: [2, 2, 2] },
-  // A 32³ cube's last down-convolution: dy is 2³, too narrow for the scatter VJP (a regression).
+  // A 32³ cube's last down-convolution: dy is 2³, narrower than the scatter's 4 columns (padded).
   { label: '2x2x2 stride 2 onto a 2³ grid, Cout 10', x: [2, 6, 4, 4, 4], w: [10, 6, 2, 2, 2], stride: [2, 2, 2] },
   { label: '1x1x1 (point loader), Cin 6, Cout 20', x: [2, 6, 3, 2, 4], w: [20, 6, 1, 1, 1], bias: true },
   { label: 'general: odd W, pad 1', x: [2, 3, 5, 4, 7], w: [4, 3, 3, 3, 3], bias: true, pad: [[1, 1, 1], [1, 1, 1]] },

@@ -2,7 +2,7 @@ import { PAPER, registerPreset, type TrainConfig } from './config.js';
 
 /**
  * `cpu`, the embedded default: the method unchanged, scaled to finish on two CPU cores through
- * lavapipe in about seven minutes — the synthetic phantom at a coarser grid, 64³ patches cut
+ * lavapipe in about six minutes — the synthetic phantom at a coarser grid, 64³ patches cut
  * into 2³ cubes of 32³ (MagicNet's cube edge; nb_cubes = patch / cube_size as upstream; a smaller
  * cube would leave a 1³ bottleneck that instance norm zeroes), 8 filters, 1 labelled + 1
  * unlabelled patch per iteration, 72 iterations whose ramps (λ_u, entropy threshold, contrast

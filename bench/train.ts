@@ -31,7 +31,7 @@ import { PYTHON, torchAvailable } from './peers.js';
 
 /** Phases by kernel; `key` is the name bench/torch_train.py --phases reports PyTorch's share under. */
 const PHASES: { key: string; label: string; kernels: RegExp }[] = [
-  { key: 'backbone', label: 'backbone (conv, norm, cube mixing)', kernels: /^(conv3d|conv3d_pack|norm|norm_coef|cube_mix|resize)\b/ },
+  { key: 'backbone', label: 'backbone (conv, norm, cube mixing)', kernels: /^(conv3d|conv3d_pack|conv3d_unpack|norm|norm_coef|cube_mix|resize)\b/ },
   { key: 'head', label: 'head (dynamic head, linear, softmax)', kernels: /^(dynamic_head|matmul|softmax)\b/ },
   { key: 'losses', label: 'losses (CE, Dice, top-K, SupCon, sampling)', kernels: /^(cross_entropy|class_sums|class_grad|radix_select|supcon|voxel_gather|gather)\b/ },
   { key: 'optimizer', label: 'optimizer + EMA', kernels: /^optim\b/ },

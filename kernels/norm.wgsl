@@ -48,9 +48,8 @@ fn coef(row: u32) -> vec4f {
   return c[(row + p.row_offset) % p.coef_rows];
 }
 
-// The forward coefficients of `row` (SUMS: c itself; GRAD: f).
+// GRAD with RELU: the forward coefficients of `row` (SUMS has them in c already).
 fn forward_coef(row: u32) -> vec4f {
-  if (MODE == 3u) { return coef(row); }
   return f[(row + p.row_offset) % p.coef_rows];
 }
 

@@ -69,9 +69,18 @@ function isRow3(g: Geometry): boolean {
 function widened(g: Geometry, tensors: Tensor[]): { g: Geometry; tensors: Tensor[] } | null {
   const w = g.out[2];
   if (w % 4 === 0 || !isRow3(g)) return null;
-  const w4 = Math.ceil(w / 4) * 4;
-  const padded = tensors.map((t) => pad(t, [[0, 0], [0, 0], [0, 0], [0, 0], [0, w4 - w]]));
+  const w4 = roundUp4(w);
+  const padded = tensors.map((t) => padW(t, w4));
   return { g: { ...g, input: [g.input[0], g.input[1], w4], out: [g.out[0], g.out[1], w4] }, tensors: padded };
+}
+
+function roundUp4(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}
+
+/** [N, C, D, H, W] → [N, C, D, H, w4] with zero columns appended along W. */
+function padW(t: Tensor, w4: number): Tensor {
+  return pad(t, [[0, 0], [0, 0], [0, 0], [0, 0], [0, w4 - t.shape[4]!]]);
 }
 
 /** Number of k-blocks of `loader` for `kc` reduction channels. */
@@ -337,14 +346,15 @@ function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, 
  * a lane's 4 coarse voxels as 8 consecutive fine w positions, so a coarse W that is not a multiple
  * of 4 (the 2³ bottleneck of a 32³ cube) is padded with zero columns, whose fine outputs are cut
  * off: each coarse voxel writes only its own 2×2×2 block. (The transposed gather it replaces ran
- * at ~4.5 GFLOP/s there: ~30 ms per call at 128 → 64 channels, twice per cpu-preset iteration.)
+ * at ~4.5 GFLOP/s there: ~15 ms per call at 128 ↔ 64 channels, four calls per cpu-preset
+ * iteration — the up-convolution and the down-convolution's input gradient, twice each.)
  */
 export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Triple, fine: Triple, bias: Tensor | null = null): Tensor | null {
   const k2s2 = g.kernel.every((k) => k === 2) && g.stride.every((s) => s === 2) && g.pad.every((p) => p === 0) && g.dilation.every((d) => d === 1);
   if (!k2s2 || fine.some((f, a) => f !== 2 * coarse[a]!)) return null;
   if (coarse[2] % 4 !== 0) {
-    const w4 = Math.ceil(coarse[2] / 4) * 4;
-    const xw = pad(x, [[0, 0], [0, 0], [0, 0], [0, 0], [0, w4 - coarse[2]]]);
+    const w4 = roundUp4(coarse[2]);
+    const xw = padW(x, w4);
     const yw = scatterUpsample2(xw, w, g, [coarse[0], coarse[1], w4], [fine[0], fine[1], 2 * w4], bias)!;
     const y = slice(yw, [null, null, null, null, [0, fine[2]]]);
     xw.dispose();

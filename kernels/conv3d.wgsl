@@ -7,7 +7,8 @@
 //   row] = A[row, 4 slots of kb]); lane l loads row 8g + l of group g and shares it by
 //   subgroupShuffle. Columns are output voxels: a lane owns 4 consecutive voxels (a vec4 of Y).
 //   Also the input gradient (a convolution of dY with flipped or transposed weights) and the
-//   transposed convolution (TRANSPOSED gather, or SCATTER2 for kernel 2 stride 2).
+//   transposed convolution (TRANSPOSED gather, or SCATTER2 for kernel 2 stride 2). With ACCUMULATE
+//   the result is added to y (an input gradient into the gradient so far: no separate add pass).
 // Weight gradient (WGRAD): P[split, row, cb, slot] = sum over the split's voxels of
 //   G[n, row, v] * X~[(cb, slot), (n, v)]. Rows are G's channels (A = G, vec4 along voxels);
 //   a lane owns one k-block (4 slots) and walks 4 voxels per step. Splits are summed in a fixed
@@ -69,6 +70,7 @@ override VEC_IO: bool = true;      // output voxels % 4 == 0: vec4 stores (forwa
 override SCATTER2: bool = false;
 override HAS_BIAS: bool = false;     // forward: add the bias; WGRAD: also sum the bias gradient
 override RELU: bool = false;
+override ACCUMULATE: bool = false;   // forward: y += the result (an input gradient added to the one so far)
 
 alias Rows8 = array<vec4f, 8>;
 alias Block4 = array<vec4f, 4>;
@@ -301,6 +303,10 @@ fn bias_rows(m0: u32, g: u32, lane: u32) -> Rows8 {
   return acc;
 }
 
+fn store4(at: u32, v: vec4f) {
+  if (ACCUMULATE) { y4[at] += v; } else { y4[at] = v; }
+}
+
 fn store_rows(x: Vox, m0: u32, g: u32, acc: Rows8) {
   let ov = p.od * p.oh * p.ow;
   if (SCATTER2) {
@@ -312,8 +318,8 @@ fn store_rows(x: Vox, m0: u32, g: u32, acc: Rows8) {
       let v0 = epilogue(m0 + 8u * g, acc[2u * t]);
       let v1 = epilogue(m0 + 8u * g, acc[2u * t + 1u]);
       let at = (base + ((2u * x.o.x + t / 2u) * 2u * p.oh + 2u * x.o.y + t % 2u) * 2u * p.ow + 2u * x.o.z) / 4u;
-      y4[at] = vec4f(v0.x, v1.x, v0.y, v1.y);
-      y4[at + 1u] = vec4f(v0.z, v1.z, v0.w, v1.w);
+      store4(at, vec4f(v0.x, v1.x, v0.y, v1.y));
+      store4(at + 1u, vec4f(v0.z, v1.z, v0.w, v1.w));
     }
     return;
   }
@@ -323,14 +329,13 @@ fn store_rows(x: Vox, m0: u32, g: u32, acc: Rows8) {
     let v = epilogue(row, acc[i]);
     if (VEC_IO) {
       if (x.col >= p.columns) { return; }
-      let at = (p.y_offset + (x.n * p.out_c + row) * ov + x.v) / 4u;
-      y4[at] = v;
+      store4((p.y_offset + (x.n * p.out_c + row) * ov + x.v) / 4u, v);
     } else {
       for (var j = 0u; j < 4u; j++) {
         let c = x.col + j;
         if (c < p.columns) {
           let at = p.y_offset + ((c / ov) * p.out_c + row) * ov + c % ov;
-          y1[at] = v[j];
+          if (ACCUMULATE) { y1[at] += v[j]; } else { y1[at] = v[j]; }
         }
       }
     }

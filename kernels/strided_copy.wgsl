@@ -6,6 +6,7 @@
 // host then passes dims, strides and offsets in vec4 units): on llvmpipe the per-element
 // division chain below, not memory, bounds this kernel.
 alias E = u32;
+alias F = f32;     // E's f32 view (vec4f for vec4<u32>), for ACCUMULATE
 struct Params {
   n: u32,
   rank: u32,
@@ -23,6 +24,7 @@ struct Params {
 override WG: u32 = 64;
 override PER: u32 = 4;
 override OUT_CONTIGUOUS: bool = true;   // out offset = out_offset + linear index (skip its index math)
+override ACCUMULATE: bool = false;      // y += x as f32 (a slice's gradient added into the gradient so far)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) groups: vec3u) {
@@ -42,6 +44,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       dst += coord * p.out_stride[j / 4u][j % 4u];
     }
     if (OUT_CONTIGUOUS) { dst = p.out_offset + e; }
-    y[dst] = x[src];
+    if (ACCUMULATE) {
+      y[dst] = bitcast<E>(bitcast<F>(y[dst]) + bitcast<F>(x[src]));
+    } else {
+      y[dst] = x[src];
+    }
   }
 }

@@ -151,9 +151,15 @@ export function backward(root: Tensor, seed?: Tensor, options: BackwardOptions =
       // A VJP may pass `g` (or one tensor) through to several inputs; give each its own handle
       // (a view: no copy) so disposing one cannot free another's gradient.
       const seen = new Set<Tensor>([g]);
-      // Leaf gradients nothing else holds may be accumulated by the VJP's own kernels (the conv
-      // weight gradient adds into dW): one add dispatch fewer per parameter and pass.
-      const into = node.inputs.map((input) => (!input.gradFn && input.requiresGrad && input.grad?.ownsMemory ? input.grad : null));
+      // Gradients so far that nothing else holds may be accumulated by the VJP's own kernels (the
+      // conv weight gradient adds into dW, the conv input gradient and the slice VJP into an
+      // activation's gradient): one full-size add dispatch fewer per use. An input that appears
+      // twice is offered once.
+      const into = node.inputs.map((input, j) => {
+        if (!input.requiresGrad || node.inputs.indexOf(input) !== j) return null;
+        const soFar = input.gradFn ? grads.get(input) : input.grad;
+        return soFar?.ownsMemory && soFar !== seed ? soFar : null;
+      });
       const inputGrads = scope(() =>
         node.vjp(g, into).map((gi) => {
           if (!gi || !seen.has(gi)) return gi && (seen.add(gi), gi);

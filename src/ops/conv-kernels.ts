@@ -180,6 +180,12 @@ export interface GemmOptions {
   scatter2?: boolean;
   /** Output channels of y (default: packed rows). */
   outChannels?: number;
+  /**
+   * Add the result into this tensor (y's shape) and return it instead of a new one: an input
+   * gradient added to the gradient so far by the kernel's epilogue, not by a separate add pass.
+   * Not taken on the padded-W path (the padded result is cut back first); check what came back.
+   */
+  into?: Tensor | null;
 }
 
 /**
@@ -190,7 +196,7 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
   requireSubgroups('conv3d');
   const wide = widened(g, [x]);
   if (wide) {
-    const y = convGemm(wide.tensors[0]!, packed, wide.g, options);
+    const y = convGemm(wide.tensors[0]!, packed, wide.g, { ...options, into: null });
     wide.tensors[0]!.dispose();
     const cut = slice(y, [null, null, null, null, [0, g.out[2]]]);
     y.dispose();
@@ -201,7 +207,11 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
   const outChannels = options.outChannels ?? packed.rows;
   const yPerSample = outChannels * outVox * (scatter ? 8 : 1);
   const yShape = scatter ? g.out.map((d) => 2 * d) : g.out;
-  const y = Tensor.empty([g.n, outChannels, ...yShape]);
+  const y = options.into ?? Tensor.empty([g.n, outChannels, ...yShape]);
+  const expected = [g.n, outChannels, ...yShape];
+  if (y.dtype !== 'f32' || y.shape.length !== 5 || y.shape.some((d, i) => d !== expected[i])) {
+    throw new TakError(`conv3d: the tensor to accumulate into is ${y.dtype}${show([...y.shape])}, the result is f32${show(expected)}`);
+  }
   if (y.size === 0) return y;
   const vecIo = outVox % 4 === 0;
   const e = engine();
@@ -209,7 +219,7 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
     file: 'conv3d',
     constants: {
       TM: packed.tm, VPL: subTiles(packed), LOADER: packed.loader, USED: packed.loader === Loader.Row3 ? 3 : 4, TRANSPOSED: g.transposed,
-      VEC_IO: vecIo, SCATTER2: scatter, HAS_BIAS: Boolean(options.bias), RELU: options.relu ?? false,
+      VEC_IO: vecIo, SCATTER2: scatter, HAS_BIAS: Boolean(options.bias), RELU: options.relu ?? false, ACCUMULATE: Boolean(options.into),
     },
   });
   const xPerSample = g.cin * vol(g.input);
@@ -348,8 +358,9 @@ function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, 
  * off: each coarse voxel writes only its own 2×2×2 block. (The transposed gather it replaces ran
  * at ~4.5 GFLOP/s there: ~15 ms per call at 128 ↔ 64 channels, four calls per cpu-preset
  * iteration — the up-convolution and the down-convolution's input gradient, twice each.)
+ * `into`: as GemmOptions.into (not taken on the padded path).
  */
-export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Triple, fine: Triple, bias: Tensor | null = null): Tensor | null {
+export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Triple, fine: Triple, bias: Tensor | null = null, into: Tensor | null = null): Tensor | null {
   const k2s2 = g.kernel.every((k) => k === 2) && g.stride.every((s) => s === 2) && g.pad.every((p) => p === 0) && g.dilation.every((d) => d === 1);
   if (!k2s2 || fine.some((f, a) => f !== 2 * coarse[a]!)) return null;
   if (coarse[2] % 4 !== 0) {
@@ -364,7 +375,7 @@ export function scatterUpsample2(x: Tensor, w: Tensor, g: Geometry, coarse: Trip
   const [cin, cout] = [w.shape[0]!, w.shape[1]!];
   const point: Geometry = { n: g.n, cin, input: coarse, out: coarse, kernel: [1, 1, 1], stride: [1, 1, 1], pad: [0, 0, 0], dilation: [1, 1, 1], transposed: false };
   const packed = packWeights(w, cout * 8, cin, [1, 1, 1], Loader.Point, true, false);
-  return convGemm(x, packed, point, { bias, scatter2: true, outChannels: cout });
+  return convGemm(x, packed, point, { bias, scatter2: true, outChannels: cout, into });
 }
 
 

@@ -70,10 +70,11 @@ export const convTranspose3d: ConvTranspose3d = defineOp({
     return {
       out,
       inputs: bias ? [x, w, bias] : [x, w],
-      vjp: (gy) => {
+      vjp: (gy, into) => {
         let dx: Tensor | null = null;
         if (x.requiresGrad) {
-          dx = convGemm(gy, packWeights(w, w.shape[0]!, w.shape[1]!, adjoint.kernel, chooseLoader(adjoint), false, false), adjoint);
+          // Added into x's gradient so far when backward() offers it (conv3d's epilogue).
+          dx = convGemm(gy, packWeights(w, w.shape[0]!, w.shape[1]!, adjoint.kernel, chooseLoader(adjoint), false, false), adjoint, { into: into?.[0] });
         }
         return [dx, w.requiresGrad ? weightGradient(x, gy, adjoint) : null, bias?.requiresGrad ? sum(gy, [0, 2, 3, 4]) : null];
       },

@@ -78,8 +78,11 @@ function convGeometry(x: Tensor, w: Tensor, options: Conv3dOptions): { g: Geomet
   return { g: { n: x.shape[0]!, cin: x.shape[1]!, input, out, kernel, stride, pad, dilation, transposed: false }, padAfter };
 }
 
-/** dx of conv3d: see the file comment for the three forms. */
-function inputGradient(gy: Tensor, w: Tensor, g: Geometry, padAfter: Triple): Tensor {
+/**
+ * dx of conv3d: see the file comment for the three forms. With `into` (the gradient so far) the
+ * result is added to it where the form allows and `into` comes back; otherwise a new tensor.
+ */
+function inputGradient(gy: Tensor, w: Tensor, g: Geometry, padAfter: Triple, into: Tensor | null = null): Tensor {
   const [cout, cin] = [w.shape[0]!, w.shape[1]!];
   const reach = g.kernel.map((k, a) => g.dilation[a]! * (k - 1));
   const stride1 = g.stride.every((s) => s === 1) && g.pad.every((p, a) => p <= reach[a]!) && padAfter.every((p, a) => p <= reach[a]!);
@@ -88,12 +91,12 @@ function inputGradient(gy: Tensor, w: Tensor, g: Geometry, padAfter: Triple): Te
       n: g.n, cin: cout, input: g.out, out: g.input, kernel: g.kernel, stride: [1, 1, 1],
       pad: g.pad.map((p, a) => reach[a]! - p) as Triple, dilation: g.dilation, transposed: false,
     };
-    return convGemm(gy, packWeights(w, cin, cout, g.kernel, chooseLoader(back), true, true), back);
+    return convGemm(gy, packWeights(w, cin, cout, g.kernel, chooseLoader(back), true, true), back, { into });
   }
-  const scattered = scatterUpsample2(gy, w, g, g.out, g.input);
+  const scattered = scatterUpsample2(gy, w, g, g.out, g.input, null, into);
   if (scattered) return scattered;
   const back: Geometry = { ...g, cin: cout, input: g.out, out: g.input, transposed: true };
-  return convGemm(gy, packWeights(w, cin, cout, g.kernel, Loader.General, true, false), back);
+  return convGemm(gy, packWeights(w, cin, cout, g.kernel, Loader.General, true, false), back, { into });
 }
 
 /**
@@ -145,7 +148,7 @@ export const conv3d: Conv3d = defineOp({
         const withBias = Boolean(bias?.requiresGrad);
         const { dw, db } = w.requiresGrad ? weightAndBiasGradient(gz, x, g, withBias, { dw: into?.[1], db: into?.[2] }) : { dw: null, db: null };
         return [
-          x.requiresGrad ? inputGradient(gz, w, g, padAfter) : null,
+          x.requiresGrad ? inputGradient(gz, w, g, padAfter, into?.[0]) : null,
           dw,
           withBias ? (db ?? sum(gz, [0, 2, 3, 4])) : null,
         ];

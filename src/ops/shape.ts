@@ -14,14 +14,16 @@ const PER = 4;
 const MEMCPY_MIN = 1 << 16;
 
 /**
- * Records y[region] = x[strided view]. `dims` is the iteration shape; strides and offsets are in
- * elements. Dims of size 1 are dropped and contiguous runs merged so the index math stays short.
+ * Records y[region] = x[strided view] (or y[region] += x[strided view] with `accumulate`, f32 only).
+ * `dims` is the iteration shape; strides and offsets are in elements. Dims of size 1 are dropped
+ * and contiguous runs merged so the index math stays short.
  */
 export function stridedCopy(
   x: Tensor, inOffset: number, inStride: number[],
   y: Tensor, outOffset: number, outStride: number[],
-  dims: number[],
+  dims: number[], accumulate = false,
 ): void {
+  if (accumulate && (x.dtype !== 'f32' || y.dtype !== 'f32')) throw new TakError(`stridedCopy: accumulating needs f32 tensors, got ${x.dtype} into ${y.dtype}`);
   const n = numel(dims);
   if (n === 0) return;
   let d: number[] = [], si: number[] = [], so: number[] = [];
@@ -43,7 +45,7 @@ export function stridedCopy(
   if (d.length === 0) [d, si, so] = [[1], [0], [0]];
   if (d.length > 8) throw new TakError(`Strided copy over more than 8 non-mergeable dims: ${show(dims)}`);
   const e = engine();
-  if (d.length === 1 && si[0] === 1 && so[0] === 1 && n >= MEMCPY_MIN && x.buffer.buffer !== y.buffer.buffer) {
+  if (!accumulate && d.length === 1 && si[0] === 1 && so[0] === 1 && n >= MEMCPY_MIN && x.buffer.buffer !== y.buffer.buffer) {
     // One contiguous run: the driver's buffer copy (copyBufferToBuffer ~20 GB/s on lavapipe, the
     // gather kernel below ~0.4 GB/s with its per-element index math), e.g. a slice's VJP.
     e.copy(x.buffer, x.byteOffset + inOffset * BYTES_PER_ELEMENT, y.buffer, y.byteOffset + outOffset * BYTES_PER_ELEMENT, n * BYTES_PER_ELEMENT);
@@ -61,7 +63,9 @@ export function stridedCopy(
     }
   }
   const outContiguous = d.length === 1 ? so[0] === 1 : so.every((s, i) => s === contiguousStrides(d)[i]);
-  const kernel = e.kernel({ file: 'strided_copy', types: { E: vec4 ? 'vec4<u32>' : 'u32' }, constants: { WG, PER, OUT_CONTIGUOUS: outContiguous } });
+  const kernel = e.kernel({
+    file: 'strided_copy', types: { E: vec4 ? 'vec4<u32>' : 'u32', F: vec4 ? 'vec4f' : 'f32' }, constants: { WG, PER, OUT_CONTIGUOUS: outContiguous, ACCUMULATE: accumulate },
+  });
   const inner = numel(d.slice(1));
   const runs = splitOuter('strided copy', d, [{ tensor: x, offset: inOffset / unit, strides: si }, { tensor: y, offset: outOffset / unit, strides: so }], 4 * unit);
   for (const run of runs) {
@@ -191,9 +195,12 @@ export const slice: (x: Tensor, ranges: readonly SliceSpec[]) => Tensor = define
     return {
       out,
       inputs: [x],
-      vjp: (g) => {
-        const gx = zeros(x.shape, g.dtype);
-        stridedCopy(g, 0, contiguousStrides(g.shape), gx, starts.reduce((p, s, i) => p + s * strides[i]!, 0), steps.map((s, i) => s * strides[i]!), [...g.shape]);
+      vjp: (g, into) => {
+        // Into x's gradient so far when backward() offers it: only the region is read and written,
+        // instead of zeros of x's size and a full-size add.
+        const soFar = g.dtype === 'f32' ? (into?.[0] ?? null) : null;
+        const gx = soFar ?? zeros(x.shape, g.dtype);
+        stridedCopy(g, 0, contiguousStrides(g.shape), gx, starts.reduce((p, s, i) => p + s * strides[i]!, 0), steps.map((s, i) => s * strides[i]!), [...g.shape], Boolean(soFar));
         return [gx];
       },
     };

@@ -78,3 +78,29 @@ describe('convTranspose3d matches float64', () => {
     expect(() => T.convTranspose3d(T.zeros([1, 2, 3, 3, 3]), T.zeros([2, 2, 2, 2, 2]), null, { stride: 2, outputPadding: 2 })).toThrow(/outputPadding/);
   });
 });
+
+describe('an activation feeding two transposed convolutions', () => {
+  it('adds the second input gradient into the first (conv3d epilogue)', async () => {
+    // h = 2x (not a leaf): backward() offers the first VJP's dx to the second, which adds into it.
+    const cases: Case[] = [
+      { label: '', x: [2, 3, 2, 3, 4], w: [3, 4, 2, 2, 2], stride: [2, 2, 2] },
+      { label: '', x: [2, 3, 2, 3, 4], w: [3, 2, 3, 3, 3], stride: [2, 2, 2], pad: [[1, 1, 1], [1, 1, 1]], outputPadding: [1, 1, 1] },
+    ];
+    const x = randomArray(numel(cases[0]!.x), 1500);
+    const specs = cases.map((c, i) => ({ ...spec(c, 1510 + 10 * i), x: Float32Array.from(x, (v) => 2 * v) }));
+    const xt = T.fromArray(x, cases[0]!.x);
+    xt.requiresGrad = true;
+    const h = T.mul(xt, 2);
+    const expected = new Float64Array(x.length);
+    let loss: T.Tensor | null = null;
+    for (const [i, s] of specs.entries()) {
+      const y = run(s, h, T.fromArray(s.w, s.wShape), null);
+      const gy = randomArray(y.size, 1550 + i);
+      const term = T.sum(T.mul(y, T.fromArray(gy, y.shape)));
+      loss = loss ? T.add(loss, term) : term;
+      convReference(s, gy).dx!.forEach((v, j) => (expected[j] += 2 * v));
+    }
+    backward(loss!);
+    expectClose(await xt.grad!.toArray(), expected, 1e-4, 1e-4);
+  });
+});

@@ -172,6 +172,54 @@ describe('conv3d gradients accumulated by the weight-gradient kernel', () => {
   });
 });
 
+describe('an activation feeding several convolutions', () => {
+  // h = 2x (not a leaf) feeds convolutions whose input gradients take every form — stride 1 (row
+  // loader; on an odd W the padded path, which does not accumulate), the 2×2×2 scatter and the
+  // transposed gather (vec4 and scalar stores) — and backward() offers each the gradient so far to
+  // add into. dx = 2·Σ dx_i.
+  const groups: { label: string; xShape: number[]; convs: Omit<Case, 'label' | 'x'>[] }[] = [
+    {
+      label: 'W % 4 == 0: row loader, scatter, gather',
+      xShape: [2, 3, 4, 4, 8],
+      convs: [
+        { w: [5, 3, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] },
+        { w: [4, 3, 2, 2, 2], stride: [2, 2, 2] },
+        { w: [2, 3, 3, 3, 3], stride: [2, 2, 2], pad: [[1, 0, 1], [0, 1, 1]] },
+      ],
+    },
+    {
+      label: 'odd grid: padded row loader, gather with scalar stores',
+      xShape: [1, 2, 3, 5, 7],
+      convs: [
+        { w: [3, 2, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] },
+        { w: [4, 2, 3, 3, 3], stride: [2, 2, 2], pad: [[1, 1, 1], [1, 1, 1]] },
+        { w: [2, 2, 1, 2, 2], dilation: [1, 2, 1] },
+      ],
+    },
+  ];
+  for (const [gi, group] of groups.entries()) {
+    it(`adds every input gradient into the one so far (${group.label})`, async () => {
+      const x = randomArray(numel(group.xShape), 3400 + 100 * gi);
+      const h = Float32Array.from(x, (v) => 2 * v);
+      const specs = group.convs.map((c, i) => ({ ...spec({ ...c, label: '', x: group.xShape }, 3410 + 100 * gi + 10 * i), x: h }));
+      const gys = specs.map((s, i) => randomArray(numel(convReference(s).yShape), 3450 + 100 * gi + i));
+      const xt = T.fromArray(x, group.xShape);
+      xt.requiresGrad = true;
+      const ht = T.mul(xt, 2);
+      let loss: T.Tensor | null = null;
+      for (const [i, s] of specs.entries()) {
+        const y = run(s, false, ht, T.fromArray(s.w, s.wShape), null);
+        const term = T.sum(T.mul(y, T.fromArray(gys[i]!, y.shape)));
+        loss = loss ? T.add(loss, term) : term;
+      }
+      backward(loss!);
+      const expected = new Float64Array(numel(group.xShape));
+      for (const [i, s] of specs.entries()) convReference(s, gys[i]).dx!.forEach((v, j) => (expected[j] += 2 * v));
+      expectClose(await xt.grad!.toArray(), expected, 1e-4, 1e-4);
+    });
+  }
+});
+
 describe('packed weights are cached until the weights are written', () => {
   const c: Case = { label: '', x: [1, 3, 4, 4, 8], w: [5, 3, 3, 3, 3], pad: [[1, 1, 1], [1, 1, 1]] };
   const s = spec(c, 3300);

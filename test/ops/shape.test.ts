@@ -3,7 +3,7 @@ import * as T from '../../src/index.js';
 import { engine } from '../../src/gpu/engine.js';
 import { capBindingBytes } from '../../src/ops/chunks.js';
 import { useEngine } from '../support/engine.js';
-import { numel, randomArray, stridesOf, unravel } from '../support/reference.js';
+import { expectClose, numel, randomArray, stridesOf, unravel } from '../support/reference.js';
 
 useEngine();
 
@@ -86,6 +86,33 @@ describe('shape ops', () => {
     const y = T.slice(x, [[1, -1], [0, 6, 2]]);
     expect(y.shape).toEqual([3, 3]);
     expect(Array.from(await y.toArray())).toEqual([6, 8, 10, 12, 14, 16, 18, 20, 22]);
+  });
+
+  it("slices of one activation add their gradients into the gradient so far", async () => {
+    // h = 1.5x (not a leaf) is sliced three ways: rows of 4k (vec4 path), an odd inner range
+    // (u32 path) and a contiguous block (a view). The first VJP backward() reaches writes zeros
+    // and its region, the later ones add only their region into that gradient.
+    const shape = [3, 5, 8];
+    const x = randomArray(numel(shape), 3600);
+    const xt = T.fromArray(x, shape);
+    xt.requiresGrad = true;
+    const h = T.mul(xt, 1.5);
+    const ranges: T.SliceSpec[][] = [[[0, 2], [1, 5, 2], null], [[1, 3], null, [1, 6]], [[2, 3], null, null]];
+    const expected = new Float64Array(numel(shape));
+    let loss: T.Tensor | null = null;
+    ranges.forEach((r, i) => {
+      const y = T.slice(h, r);
+      const g = randomArray(numel(y.shape), 3610 + i);
+      const term = T.sum(T.mul(y, T.fromArray(g, y.shape)));
+      loss = loss ? T.add(loss, term) : term;
+      const lo = r.map((spec) => spec?.[0] ?? 0), step = r.map((spec) => spec?.[2] ?? 1);
+      g.forEach((v, e) => {
+        const at = unravel(e, [...y.shape]).map((c, a) => lo[a]! + c * step[a]!);
+        expected[(at[0]! * 5 + at[1]!) * 8 + at[2]!] += 1.5 * v;
+      });
+    });
+    T.backward(loss!);
+    expectClose(await xt.grad!.toArray(), expected, 1e-6, 1e-6);
   });
 
   it('concat and stack', async () => {

@@ -6,9 +6,10 @@
 //             shift K = x[row, 0] (shifted sums keep fp32 variance accurate; the host sums the
 //             chunks in order).
 //   (kernels/norm_coef.wgsl turns the chunk-summed partials into the coefficients.)
-//   2 APPLY   y = (x − μ)·a + b (+ ReLU) with coefficients c[row'] = (μ, a, b, ·),
-//             row' = row % coef_rows. Centring first keeps fp32 exact where x·a + (b − μ·a)
-//             would cancel (data far from zero).
+//   2 APPLY   y = (x − μ)·a + b (+ ReLU) (+ u with RESIDUAL) with coefficients c[row'] = (μ, a,
+//             b, ·), row' = row % coef_rows. Centring first keeps fp32 exact where x·a + (b − μ·a)
+//             would cancel (data far from zero). RESIDUAL adds u after the ReLU: V-Net's decoder
+//             skip connection, in this pass instead of an add pass of its own.
 //   3 SUMS    partial[row, chunk] = (Σ g, Σ g·x̂, 0, 0) with x̂ = (x − μ)·rstd, c = (μ, a, b, rstd)
 //             (the forward coefficients)
 //             and g = dy (· [y > 0] when RELU).
@@ -33,7 +34,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x4: array<vec4f>;   // x (STATS, APPLY) or dy
 @group(0) @binding(2) var<storage, read> x1: array<f32>;     // the same buffer as x4
-@group(0) @binding(3) var<storage, read> u4: array<vec4f>;   // x (SUMS, GRAD)
+@group(0) @binding(3) var<storage, read> u4: array<vec4f>;   // x (SUMS, GRAD), the residual (APPLY)
 @group(0) @binding(4) var<storage, read> u1: array<f32>;     // the same buffer as u4
 @group(0) @binding(5) var<storage, read> c: array<vec4f>;    // per-row' coefficients
 @group(0) @binding(6) var<storage, read> f: array<vec4f>;    // GRAD with RELU: forward coefficients
@@ -43,6 +44,7 @@ struct Params {
 override MODE: u32 = 0;
 override VEC: bool = true;        // r % 4 == 0: vec4 loads and stores
 override RELU: bool = false;
+override RESIDUAL: bool = false;  // APPLY: + u
 
 fn coef(row: u32) -> vec4f {
   return c[(row + p.row_offset) % p.coef_rows];
@@ -124,6 +126,7 @@ fn elementwise(row: u32, chunk: u32, lane: u32) {
       if (MODE == 2u) {
         v = (x4[e4] - k.x) * k.y + k.z;
         if (RELU) { v = max(v, vec4f(0.0)); }
+        if (RESIDUAL) { v += u4[e4]; }
       } else {
         v = grad4(e4, fk) * k.y + (u4[e4] - k.x) * k.z + k.w;
       }
@@ -135,6 +138,7 @@ fn elementwise(row: u32, chunk: u32, lane: u32) {
       if (MODE == 2u) {
         v = (x1[base + i] - k.x) * k.y + k.z;
         if (RELU) { v = max(v, 0.0); }
+        if (RESIDUAL) { v += u1[base + i]; }
       } else {
         v = grad1(base + i, fk) * k.y + (u1[base + i] - k.x) * k.z + k.w;
       }

@@ -1,5 +1,4 @@
 import type { Tensor } from '../tensor/tensor.js';
-import { add } from '../ops/elementwise.js';
 import { Conv3d, ConvTranspose3d, InstanceNorm3d, ReLU } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 
@@ -46,9 +45,10 @@ export class ResampleBlock extends Module {
     this.norm = new InstanceNorm3d(outChannels);
     this.child('conv', new Sequential(this.conv, this.norm, new ReLU()));
   }
-  forward(x: Tensor): Tensor {
+  /** relu(norm(conv(x))), plus `skip` when given (fused into the norm's pass). */
+  forward(x: Tensor, skip: Tensor | null = null): Tensor {
     const z = this.conv.forward(x);
-    const y = this.norm.forwardRelu(z);
+    const y = this.norm.forwardRelu(z, skip);
     z.dispose();
     return y;
   }
@@ -93,13 +93,8 @@ export function buildVNet(owner: { child<M extends Module>(name: string, m: M): 
     for (const t of [d1, d2, d3, d4]) t.dispose();
     return [x1, x2, x3, x4, x5];
   };
-  /** Up-conv of `x`, plus the skip `s` (upstream adds before the next block). */
-  const up = (block: ResampleBlock, x: Tensor, s: Tensor): Tensor => {
-    const u = block.forward(x);
-    const y = add(u, s);
-    u.dispose();
-    return y;
-  };
+  /** Up-conv of `x`, plus the skip `s` (upstream adds before the next block; here in the norm's pass). */
+  const up = (block: ResampleBlock, x: Tensor, s: Tensor): Tensor => block.forward(x, s);
   const decode = ([x1, x2, x3, x4, x5]: Features): Tensor => {
     const u5 = up(dec.fiveUp, x5, x4);
     const x6 = dec.six.forward(u5);

@@ -25,9 +25,12 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   return linearOp(x, weight, bias);
 }
 
-/** InstanceNorm3d without affine parameters (torch defaults, eps 1e-5), optionally + ReLU (fused). */
-export function instanceNorm3d(x: Tensor, options: { relu: boolean }): Tensor {
-  return instanceNormOp(x, { relu: options.relu });
+/**
+ * InstanceNorm3d without affine parameters (torch defaults, eps 1e-5), optionally + ReLU and then
+ * + a residual (both fused into the norm's pass).
+ */
+export function instanceNorm3d(x: Tensor, options: { relu: boolean; residual?: Tensor | null }): Tensor {
+  return instanceNormOp(x, { relu: options.relu, residual: options.residual ?? null });
 }
 
 export function groupNorm(x: Tensor, groups: number, weight: Tensor, bias: Tensor, options: { relu: boolean }): Tensor {

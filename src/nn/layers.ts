@@ -84,8 +84,9 @@ export class InstanceNorm3d extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return F.instanceNorm3d(x, { relu: false });
   }
-  forwardRelu(x: Tensor): Tensor {
-    return F.instanceNorm3d(x, { relu: true });
+  /** relu(norm(x)), plus `residual` when given (added in the same pass). */
+  forwardRelu(x: Tensor, residual: Tensor | null = null): Tensor {
+    return F.instanceNorm3d(x, { relu: true, residual });
   }
 }
 

@@ -44,8 +44,8 @@ export interface RowLayout {
 interface Inputs {
   /** Primary input: x (stats, apply) or dy (sums, grad). */
   x: Tensor;
-  /** x for sums/grad. */
-  u?: Tensor;
+  /** x for sums/grad; the residual for apply. */
+  u?: Tensor | null;
   coef?: Tensor;
   /** Grad with a fused ReLU: the forward coefficients, for the mask (x − μ)·a + b > 0. */
   f?: Tensor | null;
@@ -58,7 +58,7 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
   const chunks = chunksOf(r);
   const vec = r % 4 === 0;
   const e = engine();
-  const kernel = e.kernel({ file: 'norm', constants: { MODE: mode, VEC: vec, RELU: relu } });
+  const kernel = e.kernel({ file: 'norm', constants: { MODE: mode, VEC: vec, RELU: relu, RESIDUAL: mode === Mode.Apply && Boolean(inputs.u) } });
   const elementwise = mode === Mode.Apply || mode === Mode.Grad;
   const perRow = [r, ...(inputs.u ? [r] : []), ...(elementwise ? [r] : [])];
   for (const run of outerRuns('normalization', rows, perRow)) {
@@ -155,10 +155,10 @@ export function gradCoefficients(partials: Tensor, forward: Tensor, layout: RowL
   return coefDispatch(1, partials, forward, layout, grouping, affine, 0, null);
 }
 
-/** y = (x − μ)·a + b per row' (coef [coefRows, 4] = (μ, a, b, 0)), optionally ReLU. */
-export function applyRows(x: Tensor, layout: RowLayout, coef: Tensor, relu: boolean): Tensor {
+/** y = (x − μ)·a + b per row' (coef [coefRows, 4] = (μ, a, b, 0)), optionally ReLU, then + residual. */
+export function applyRows(x: Tensor, layout: RowLayout, coef: Tensor, relu: boolean, residual: Tensor | null = null): Tensor {
   const y = Tensor.empty(x.shape);
-  rowDispatch(Mode.Apply, layout, { x, coef }, y, relu);
+  rowDispatch(Mode.Apply, layout, { x, coef, u: residual }, y, relu);
   return y;
 }
 

@@ -24,6 +24,12 @@ export interface NormOptions {
   bias?: Tensor | null;
   eps?: number;
   relu?: boolean;
+  /**
+   * Added to the result (after the ReLU): y = relu(norm(x)) + residual, x's shape. V-Net's decoder
+   * adds the skip connection after the up block's norm; fused, that is one pass over the
+   * activation fewer. Its gradient is dy itself.
+   */
+  residual?: Tensor | null;
 }
 
 export interface BatchNormOptions extends NormOptions {
@@ -37,6 +43,14 @@ export interface BatchNormOptions extends NormOptions {
 function checkInput(x: Tensor, op: string, minRank: number): void {
   x.live();
   if (x.dtype !== 'f32' || x.ndim < minRank) throw new TakError(`${op}: input must be an f32 tensor of rank >= ${minRank}, got ${x.dtype}${show([...x.shape])}`);
+}
+
+function checkResidual(residual: Tensor | null, x: Tensor, op: string): void {
+  if (!residual) return;
+  residual.live();
+  if (residual.dtype !== 'f32' || residual.shape.length !== x.shape.length || residual.shape.some((d, i) => d !== x.shape[i])) {
+    throw new TakError(`${op}: residual must be an f32 tensor of the input's shape ${show([...x.shape])}, got ${residual.dtype}${show([...residual.shape])}`);
+  }
 }
 
 function checkChannelParam(t: Tensor | null | undefined, channels: number, what: string, op: string): void {
@@ -67,9 +81,18 @@ function trainingVjp(
   return { dx, dgamma: affine.weight ? byChannel(sgx) : null, dbeta: affine.bias ? byChannel(sg) : null };
 }
 
-/** The op's gradients in its input order: x, then γ and β when given. */
-function gradients(x: Tensor, affine: Affine, r: { dx: Tensor; dgamma: Tensor | null; dbeta: Tensor | null }): (Tensor | null)[] {
-  return [x.requiresGrad ? r.dx : null, ...(affine.weight ? [r.dgamma] : []), ...(affine.bias ? [r.dbeta] : [])];
+/** The op's inputs: x, then γ, β and the residual when given. */
+function opInputs(x: Tensor, affine: Affine, residual: Tensor | null): Tensor[] {
+  return [x, ...(affine.weight ? [affine.weight] : []), ...(affine.bias ? [affine.bias] : []), ...(residual ? [residual] : [])];
+}
+
+/** The op's gradients in its input order (opInputs); the residual's is dy (g) itself. */
+function gradients(
+  x: Tensor, affine: Affine, residual: Tensor | null, g: Tensor, r: { dx: Tensor; dgamma: Tensor | null; dbeta: Tensor | null },
+): (Tensor | null)[] {
+  return [
+    x.requiresGrad ? r.dx : null, ...(affine.weight ? [r.dgamma] : []), ...(affine.bias ? [r.dbeta] : []), ...(residual ? [residual.requiresGrad ? g : null] : []),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,20 +104,21 @@ function groupNormImpl(x: Tensor, groups: number, options: NormOptions, op: stri
   if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
     throw new TakError(`${op}: ${c} channels cannot be split into ${groups} groups`);
   }
-  const { weight = null, bias = null, eps = 1e-5, relu = false } = options;
+  const { weight = null, bias = null, eps = 1e-5, relu = false, residual = null } = options;
   checkChannelParam(weight, c, 'weight', op);
   checkChannelParam(bias, c, 'bias', op);
+  checkResidual(residual, x, op);
   const perGroup = c / groups;
   const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: n * c, channels: c };
   const grouping: Grouping = { groups: n * groups, rowsPerGroup: perGroup, groupStep: perGroup, rowStep: 1 };
   const affine: Affine = { weight, bias };
   const coef = normCoefficients(x, layout, grouping, affine, eps);
-  const out = applyRows(x, layout, coef, relu);
+  const out = applyRows(x, layout, coef, relu, residual);
   return {
     out,
-    inputs: [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])],
+    inputs: opInputs(x, affine, residual),
     saved: [coef],
-    vjp: (g: Tensor) => gradients(x, affine, trainingVjp(g, x, relu, layout, grouping, coef, affine)),
+    vjp: (g: Tensor) => gradients(x, affine, residual, g, trainingVjp(g, x, relu, layout, grouping, coef, affine)),
   };
 }
 
@@ -142,6 +166,13 @@ export const instanceNorm3d: InstanceNorm = defineOp({
   gradcheck: [
     ...normCases((x, w, b) => instanceNorm3d(x, { weight: w, bias: b }), [2, 3, 2, 3, 4], 650),
     reluCase((x, w, b) => instanceNorm3d(x, { weight: w, bias: b, relu: true }), [1, 2, 2, 2, 4], 655),
+    {
+      ...reluCase((x, w, b) => instanceNorm3d(x, { weight: w, bias: b, relu: true }), [1, 2, 2, 2, 4], 656),
+      label: '1x2x2x2x4 fused ReLU + residual',
+      inputs: () => [randn([1, 2, 2, 2, 4], 0, 1, { seed: 656 }), ones([2]), fromArray([4, -4]), randn([1, 2, 2, 2, 4], 0, 1, { seed: 657 })],
+      fn: (x, w, b, r) => instanceNorm3d(x, { weight: w, bias: b, relu: true, residual: r }),
+      wrt: [0, 3],
+    },
   ],
 });
 
@@ -155,9 +186,10 @@ export const batchNorm: BatchNorm = defineOp({
   forward: (x: Tensor, options: BatchNormOptions = {}) => {
     checkInput(x, 'batchNorm', 2);
     const [n, c] = [x.shape[0]!, x.shape[1]!];
-    const { weight = null, bias = null, eps = 1e-5, relu = false, runningMean = null, runningVar = null, training = true, momentum = 0.1 } = options;
+    const { weight = null, bias = null, eps = 1e-5, relu = false, residual = null, runningMean = null, runningVar = null, training = true, momentum = 0.1 } = options;
     checkChannelParam(weight, c, 'weight', 'batchNorm');
     checkChannelParam(bias, c, 'bias', 'batchNorm');
+    checkResidual(residual, x, 'batchNorm');
     checkChannelParam(runningMean, c, 'runningMean', 'batchNorm');
     checkChannelParam(runningVar, c, 'runningVar', 'batchNorm');
     const layout: RowLayout = { rows: n * c, r: numel(x.shape.slice(2)), coefRows: c, channels: c };
@@ -185,18 +217,18 @@ export const batchNorm: BatchNorm = defineOp({
       if (!runningMean || !runningVar) throw new TakError('batchNorm: evaluation mode (training: false) needs runningMean and runningVar');
       coef = scope(() => coefficients(Tensor.view(runningMean, [c]), reciprocal(sqrt(affine_(runningVar, 1, eps))), affine));
     }
-    const out = applyRows(x, layout, coef, relu);
+    const out = applyRows(x, layout, coef, relu, residual);
     return {
       out,
-      inputs: [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])],
+      inputs: opInputs(x, affine, residual),
       saved: [coef],
       vjp: (g: Tensor) => {
-        if (training) return gradients(x, affine, trainingVjp(g, x, relu, layout, grouping, coef, affine));
+        if (training) return gradients(x, affine, residual, g, trainingVjp(g, x, relu, layout, grouping, coef, affine));
         // Running statistics are constants: y = (x − μ)·rstd·γ + β, so dx = rstd·γ·g (coef as is).
         const [sg, sgx] = columns(sum(gradPartials(g, x, relu, layout, coef), 1));
         const byChannel = (v: Tensor) => sum(reshape(v, [n, c]), 0);
         const dx = gradApply(g, x, relu ? coef : null, layout, scope(() => concat([slice(coef, [null, [0, 2]]), zeros([c, 2])], 1)));
-        return gradients(x, affine, { dx, dgamma: weight ? byChannel(sgx) : null, dbeta: bias ? byChannel(sg) : null });
+        return gradients(x, affine, residual, g, { dx, dgamma: weight ? byChannel(sgx) : null, dbeta: bias ? byChannel(sg) : null });
       },
     };
   },

@@ -105,6 +105,24 @@ describe('instanceNorm3d and groupNorm match float64', () => {
     expectClose(await x.grad!.toArray(), ref.dx!, 1e-3, 1e-4);
   });
 
+  it('adds a residual after the ReLU (V-Net skip), whose gradient is dy', async () => {
+    const shape = [2, 3, 3, 4, 8];
+    const data = randomArray(numel(shape), 5);
+    const skip = randomArray(numel(shape), 6);
+    const gy = randomArray(numel(shape), 7);
+    const gamma = randomArray(3, 8, 0.5, 1.5), beta = randomArray(3, 9);
+    const ref = reference(data, shape, 'group', 3, gamma, beta, 1e-5, gy, true);
+    const x = T.fromArray(data, shape), r = T.fromArray(skip, shape);
+    x.requiresGrad = true;
+    r.requiresGrad = true;
+    const y = T.instanceNorm3d(x, { weight: T.fromArray(gamma), bias: T.fromArray(beta), relu: true, residual: r });
+    expectClose(await y.toArray(), Array.from(ref.y, (v, i) => v + skip[i]!), 1e-4, 1e-5);
+    backward(y, T.fromArray(gy, shape));
+    expectClose(await x.grad!.toArray(), ref.dx!, 1e-3, 1e-4);
+    expect(Array.from(await r.grad!.toArray())).toEqual(Array.from(gy));
+    expect(() => T.instanceNorm3d(x, { residual: T.zeros([2, 3, 3, 4, 4]) })).toThrow(/residual must be an f32 tensor of the input's shape \[2, 3, 3, 4, 8\]/);
+  });
+
   it('keeps fp32 variance accurate for data far from zero (shifted sums)', async () => {
     const shape = [1, 1, 8, 16, 16];
     const data = Float32Array.from(randomArray(numel(shape), 5), (v) => 1000 + v * 1e-2);

@@ -79,7 +79,7 @@ export class Engine {
     const wantProfile = options.profile ?? process.env.TAK_WGPU_PROFILE === '1';
     this.profiler = wantProfile && gpu.features.includes('timestamp-query') ? new Profiler(device) : null;
     this.kernels = new KernelRegistry(device, (check) => this.checks.push(check));
-    this.storage = new BufferPool(device, STORAGE_USAGE(), 'tensor');
+    this.storage = new BufferPool(device, STORAGE_USAGE(), 'tensor', Number.POSITIVE_INFINITY, 'immediate');
     this.staging = new BufferPool(device, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'staging', 64 << 20);
     this.arenaAlign = Math.max(16, gpu.limits.minUniformBufferOffsetAlignment ?? 256);
     this.arena = device.createBuffer({ size: this.arenaSize, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params-arena' });

@@ -2,9 +2,14 @@
  * Size-bucketed buffer pool. Buckets grow by 2^(1/4) (≤ 19 % slack) above 4 KiB, so a training
  * loop whose tensors have the same shapes every step allocates nothing after its first step.
  *
- * A released buffer is not reusable at once: commands recorded but not yet submitted may still read
- * it, and a queue.writeBuffer into a recycled buffer would land *before* those commands run. So
- * releases wait in `pending` until the owner calls `recycle()` right after a queue.submit().
+ * When a released buffer becomes reusable depends on how it is written. A buffer written only by
+ * recorded commands (dispatches, copies, clears) and by uploads that first submit what was recorded
+ * (Engine.upload) may be handed out again at once: the queue runs commands in recording order and
+ * Dawn puts a barrier between a dispatch that reads a buffer and a later one that writes it. That
+ * is the tensor pool ('immediate'): a freed activation's memory, often still in the CPU's cache on
+ * lavapipe, takes the next result of its size, and the peak stays lower (cpu-preset iteration 1,441
+ * → 1,290 MB). A buffer the host writes by other means — a staging buffer it maps — waits in
+ * `pending` until the owner calls `recycle()` right after a queue.submit() ('after-submit').
  */
 export interface PooledBuffer {
   readonly buffer: GPUBuffer;
@@ -56,6 +61,7 @@ export class BufferPool {
     private readonly label: string,
     /** Free-list bytes kept beyond this are destroyed on recycle(). */
     private readonly maxPooledBytes = Number.POSITIVE_INFINITY,
+    private readonly reuse: 'immediate' | 'after-submit' = 'after-submit',
   ) {}
 
   acquire(bytes: number): PooledBuffer {
@@ -75,12 +81,13 @@ export class BufferPool {
     return entry;
   }
 
-  /** Returns a buffer; it becomes reusable at the next recycle() (after the next submit). */
+  /** Returns a buffer; reusable at once ('immediate') or at the next recycle() (after the next submit). */
   release(entry: PooledBuffer): void {
     this.live--;
     this.liveBytesCount -= entry.size;
     this.pooled += entry.size;
     this.pending.push(entry);
+    if (this.reuse === 'immediate') this.recycle();
   }
 
   /** Call right after queue.submit(): everything released before it may be reused now. */

@@ -23,12 +23,23 @@ describe('creation', () => {
       const dirty = T.full([1000], 7, dtype);
       const bytes = dirty.buffer;
       dirty.dispose();
-      T.engine().flush(); // the pool recycles buffers freed in a submitted batch
       const z = T.zeros([999], dtype);
       expect(z.buffer).toBe(bytes); // the dirty buffer came back
       expect(Array.from(await z.toArray()).every((v) => v === 0)).toBe(true);
       z.dispose();
     }
+  });
+
+  it('hands a freed buffer to the next tensor at once; reads recorded before still see the old contents', async () => {
+    const n = 1 << 16;
+    const a = T.full([n], 3);
+    const b = T.add(a, 1); // reads a
+    const freed = a.buffer;
+    a.dispose();
+    const c = T.full([n], 5); // written into a's memory in the same batch, after b's read
+    expect(c.buffer).toBe(freed);
+    expect(Array.from(await b.toArray()).every((v) => v === 4)).toBe(true);
+    expect(Array.from(await c.toArray()).every((v) => v === 5)).toBe(true);
   });
 
   it('fills over the binding limit in runs of whole 256-byte blocks', async () => {

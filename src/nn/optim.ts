@@ -6,6 +6,16 @@ import { TakError } from '../util/errors.js';
 
 const WG = 64;
 
+/**
+ * A mean teacher updated with the step: every parameter's EMA, target ← alpha·target + (1 − alpha)·p
+ * with p after the step, for `targets` named as the optimiser's parameters (the teacher's
+ * namedParameters()).
+ */
+export interface EmaTargets {
+  targets: readonly [string, Tensor][];
+  alpha: number;
+}
+
 export interface SgdOptions {
   lr: number;
   momentum?: number;
@@ -37,12 +47,22 @@ export class Sgd {
     if (this.nesterov && this.momentum <= 0) throw new TakError('Nesterov momentum needs momentum > 0');
   }
 
-  /** Applies the accumulated gradients; parameters without a gradient are skipped (as PyTorch). */
-  step(): void {
+  /**
+   * Applies the accumulated gradients; parameters without a gradient are skipped (as PyTorch).
+   * With `ema`, the same pass also moves each target toward its updated parameter (kernels/optim.wgsl
+   * OP 2; the same numbers as step() then emaUpdate(), ~100 dispatches and a read of every
+   * parameter fewer per cpu-preset iteration); a parameter without a gradient still moves its target.
+   */
+  step(ema: EmaTargets | null = null): void {
     const e = engine();
-    const kernel = e.kernel({ file: 'optim', constants: { OP: 0, NESTEROV: this.nesterov, WG } });
-    for (const [name, p] of this.params) {
-      if (!p.grad) continue;
+    const targets = ema ? this.emaTargets(ema) : null;
+    const kernel = e.kernel({ file: 'optim', constants: { OP: targets ? 2 : 0, NESTEROV: this.nesterov, WG } });
+    this.params.forEach(([name, p], i) => {
+      const target = targets?.[i] ?? null;
+      if (!p.grad) {
+        if (target) emaUpdate([target], [p], ema!.alpha);
+        return;
+      }
       let buf = this.buffers.get(name);
       const first = !buf;
       if (!buf) {
@@ -51,11 +71,25 @@ export class Sgd {
       }
       e.dispatch(
         kernel,
-        { param: p.binding, buf: buf.binding, g: p.grad.binding },
-        { n: p.size, first: first ? 1 : 0, lr: this.lr, momentum: this.momentum, weight_decay: this.weightDecay, alpha: 0 },
+        { param: p.binding, buf: buf.binding, g: p.grad.binding, ema: target ? target.binding : unused(1).binding },
+        { n: p.size, first: first ? 1 : 0, lr: this.lr, momentum: this.momentum, weight_decay: this.weightDecay, alpha: ema?.alpha ?? 0 },
         grid(Math.ceil(p.size / 4 / WG)),
       );
+    });
+  }
+
+  /** `ema.targets` in this optimiser's parameter order, checked name by name and size by size. */
+  private emaTargets(ema: EmaTargets): Tensor[] {
+    const byName = new Map(ema.targets);
+    if (byName.size !== this.params.length) {
+      throw new TakError(`EMA targets: ${byName.size} tensors for an optimiser over ${this.params.length} parameters (pass the teacher's namedParameters())`);
     }
+    return this.params.map(([name, p]) => {
+      const t = byName.get(name);
+      if (!t) throw new TakError(`EMA targets: no tensor named ${name} (pass the teacher's namedParameters())`);
+      if (t.size !== p.size) throw new TakError(`EMA: parameter ${name} has ${p.size} elements, its target ${t.size}`);
+      return t;
+    });
   }
 
   /** Sets a momentum buffer (restoring a checkpoint); the next step then continues it. */
@@ -79,22 +113,28 @@ export class Sgd {
   }
 }
 
-/** Stand-in for the momentum binding in EMA dispatches (WebGPU forbids aliasing writable bindings). */
-let unusedMomentum: Tensor | null = null;
+/**
+ * Stand-ins for the writable bindings a dispatch does not use (the momentum in EMA dispatches, the
+ * EMA target in plain steps): one each, as WebGPU forbids aliasing writable bindings.
+ */
+const standIns: (Tensor | null)[] = [null, null];
+function unused(slot: 0 | 1): Tensor {
+  let t = standIns[slot];
+  if (!t || t.isDisposed) standIns[slot] = t = keep(zeros([4]));
+  return t;
+}
 
 /** target ← alpha·target + (1 − alpha)·source, in place, for matching parameter lists. */
 export function emaUpdate(target: Tensor[], source: Tensor[], alpha: number): void {
   if (target.length !== source.length) throw new TakError(`EMA over ${target.length} vs ${source.length} parameters`);
   const e = engine();
-  if (!unusedMomentum || unusedMomentum.isDisposed) unusedMomentum = keep(zeros([4]));
-  const dummy = unusedMomentum;
   const kernel = e.kernel({ file: 'optim', constants: { OP: 1, WG } });
   target.forEach((t, i) => {
     const s = source[i]!;
     if (t.size !== s.size) throw new TakError(`EMA: parameter ${t.name ?? i} has ${t.size} elements, its source ${s.size}`);
     e.dispatch(
       kernel,
-      { param: t.binding, buf: dummy.binding, g: s.binding },
+      { param: t.binding, buf: unused(0).binding, g: s.binding, ema: unused(1).binding },
       { n: t.size, first: 0, lr: 0, momentum: 0, weight_decay: 0, alpha },
       grid(Math.ceil(t.size / 4 / WG)),
     );

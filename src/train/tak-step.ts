@@ -14,7 +14,6 @@ import { Rng } from '../util/random.js';
 import { deep, type Deep, type TakNet, type TextEmbeddings } from '../models/tak-net.js';
 import type { Features } from '../models/vnet.js';
 import type { Sgd } from '../nn/optim.js';
-import { emaUpdate } from '../nn/optim.js';
 import type { ClassDistribution } from './class-distribution.js';
 import type { TrainConfig } from './config.js';
 import { consistencyWeight, contrastActive, emaAlpha, entropyThreshold, polyLr } from './schedules.js';
@@ -217,9 +216,8 @@ export async function takStep(ctx: StepContext, batch: Batch, iteration: number,
   });
 
   const lr = ctx.optimizer.lr;
-  ctx.optimizer.step();
+  ctx.optimizer.step({ targets: teacher.namedParameters(), alpha: emaAlpha(iteration, config.emaDecay) });
   ctx.optimizer.zeroGrad();
-  emaUpdate(teacher.parameters(), student.parameters(), emaAlpha(iteration, config.emaDecay));
   ctx.optimizer.lr = polyLr(config.lr, iteration + 1, config.lrDecayIters, config.lrPower);
   const [loss, supervised, location, consistency, contrast] = losses as [number, number, number, number, number];
   return { loss, supervised, location, consistency, contrast, lambdaU, lambdaC, lr, contrastActive: doContrast, blended };

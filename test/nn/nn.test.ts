@@ -9,7 +9,7 @@ import { Sgd, emaUpdate } from '../../src/nn/optim.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../src/nn/safetensors.js';
 import { readTorchStateDict } from '../../src/nn/torch-load.js';
 import { useEngine } from '../support/engine.js';
-import { expectClose, randomArray } from '../support/reference.js';
+import { expectClose, numel, randomArray } from '../support/reference.js';
 
 useEngine();
 
@@ -89,6 +89,36 @@ print(json.dumps(p.detach().tolist()))`;
     }
     opt.dispose();
     p.dispose();
+  });
+
+  it('a step with EMA targets equals step() and then emaUpdate(), for every parameter', async () => {
+    const shapes = [[37], [2, 8], [5]];
+    const make = (seed: number) => shapes.map((shape, i) => T.keep(T.fromArray(randomArray(numel(shape), seed + i), shape)));
+    const [fusedP, plainP, fusedT, plainT] = [make(10), make(10), make(20), make(20)];
+    const named = (ts: T.Tensor[]) => ts.map((t, i) => [`p${i}`, t] as [string, T.Tensor]);
+    const options = { lr: 0.05, momentum: 0.9, weightDecay: 1e-4, nesterov: true };
+    const fused = new Sgd(named(fusedP), options), plain = new Sgd(named(plainP), options);
+    for (const [k, alpha] of [0, 0.5, 0.99].entries()) {
+      // p2 never gets a gradient: not stepped, but its target still moves toward it.
+      for (const [i, ps] of [fusedP, plainP].entries()) {
+        ps.slice(0, 2).forEach((p, j) => (p.grad = T.keep(T.fromArray(randomArray(p.size, 30 + 10 * k + j), [...p.shape]))));
+        if (i === 0) fused.step({ targets: named(fusedT), alpha });
+        else {
+          plain.step();
+          emaUpdate(plainT, plainP, alpha);
+        }
+      }
+      fused.zeroGrad();
+      plain.zeroGrad();
+    }
+    for (const [a, b] of [...fusedP.map((t, i) => [t, plainP[i]!]), ...fusedT.map((t, i) => [t, plainT[i]!])]) {
+      expect(Array.from(await a!.toArray())).toEqual(Array.from(await b!.toArray()));
+    }
+    expect(Array.from(await fusedT[2]!.toArray())).not.toEqual(Array.from(await make(20)[2]!.toArray()));
+    expect(() => fused.step({ targets: [['p0', fusedT[0]!]], alpha: 0.5 })).toThrow(/1 tensors for an optimiser over 3 parameters/);
+    expect(() => fused.step({ targets: named(fusedT).map(([n, t], i) => [i === 1 ? 'other' : n, t] as [string, T.Tensor]), alpha: 0.5 })).toThrow(/no tensor named p1/);
+    fused.dispose();
+    plain.dispose();
   });
 
   it('EMA moves the teacher toward the student', async () => {

@@ -3,8 +3,8 @@
 // 8-lane subgroup) per chunk, so a 96³ plane is reduced by hundreds of workgroups, never by one
 // thread per channel. Modes (override MODE):
 //   0 STATS   partial[row, chunk] = (Σ (x − K), Σ (x − K)², K if chunk 0 else 0, 0) with the row
-//             shift K = x[row, 0] (shifted sums keep fp32 variance accurate; the host sums the
-//             chunks in order).
+//             shift K = x[row, 0] (shifted sums keep fp32 variance accurate; kernels/norm_coef.wgsl
+//             sums the chunks in order).
 //   (kernels/norm_coef.wgsl turns the chunk-summed partials into the coefficients.)
 //   2 APPLY   y = (x − μ)·a + b (+ ReLU) (+ u with RESIDUAL) with coefficients c[row'] = (μ, a,
 //             b, ·), row' = row % coef_rows. Centring first keeps fp32 exact where x·a + (b − μ·a)

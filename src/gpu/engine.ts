@@ -41,6 +41,7 @@ export class Engine {
   readonly device: GPUDevice;
   readonly kernels: KernelRegistry;
   readonly storage: BufferPool;
+  private readonly standIns = new Map<number, PooledBuffer>();
   private readonly staging: BufferPool;
   private readonly profiler: Profiler | null;
   private readonly batchSize: number;
@@ -160,6 +161,18 @@ export class Engine {
   free(buffer: PooledBuffer): void {
     if (this.closed) return;
     this.storage.release(buffer);
+  }
+
+  /**
+   * A small buffer for a binding that a dispatch's specialisation never touches. Read-only
+   * stand-ins may be shared; each writable binding of one dispatch needs its own (WebGPU forbids
+   * aliasing a writable binding), hence `index`. The engine keeps them for its lifetime.
+   */
+  standIn(writable: boolean, index = 0): PooledBuffer {
+    const key = writable ? 1 + index : 0;
+    let buffer = this.standIns.get(key);
+    if (!buffer) this.standIns.set(key, (buffer = this.storage.acquire(16)));
+    return buffer;
   }
 
   /**

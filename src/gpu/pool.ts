@@ -7,8 +7,8 @@
  * (Engine.upload) may be handed out again at once: the queue runs commands in recording order and
  * Dawn puts a barrier between a dispatch that reads a buffer and a later one that writes it. That
  * is the tensor pool ('immediate'): a freed activation's memory, often still in the CPU's cache on
- * lavapipe, takes the next result of its size, and the peak stays lower (cpu-preset iteration 1,441
- * → 1,290 MB). A buffer the host writes by other means — a staging buffer it maps — waits in
+ * lavapipe, takes the next result of its size, and the peak stays lower (cpu-preset iteration 1,443
+ * → 1,292 MB, scratch harness). A buffer the host writes by other means — a staging buffer it maps — waits in
  * `pending` until the owner calls `recycle()` right after a queue.submit() ('after-submit').
  */
 export interface PooledBuffer {
@@ -86,19 +86,25 @@ export class BufferPool {
     this.live--;
     this.liveBytesCount -= entry.size;
     this.pooled += entry.size;
-    this.pending.push(entry);
-    if (this.reuse === 'immediate') this.recycle();
+    if (this.reuse === 'after-submit') {
+      this.pending.push(entry);
+      return;
+    }
+    this.toFreeList(entry);
+    if (this.pooled > this.maxPooledBytes) this.trim(this.maxPooledBytes);
   }
 
   /** Call right after queue.submit(): everything released before it may be reused now. */
   recycle(): void {
-    for (const entry of this.pending) {
-      let list = this.free.get(entry.size);
-      if (!list) this.free.set(entry.size, (list = []));
-      list.push(entry);
-    }
+    for (const entry of this.pending) this.toFreeList(entry);
     this.pending = [];
     if (this.pooled > this.maxPooledBytes) this.trim(this.maxPooledBytes);
+  }
+
+  private toFreeList(entry: PooledBuffer): void {
+    let list = this.free.get(entry.size);
+    if (!list) this.free.set(entry.size, (list = []));
+    list.push(entry);
   }
 
   /** Destroys free buffers, largest first, until at most `keepBytes` stay pooled. */

@@ -71,7 +71,7 @@ export class Sgd {
       }
       e.dispatch(
         kernel,
-        { param: p.binding, buf: buf.binding, g: p.grad.binding, ema: target ? target.binding : unused(1).binding },
+        { param: p.binding, buf: buf.binding, g: p.grad.binding, ema: target ? target.binding : e.standIn(true) },
         { n: p.size, first: first ? 1 : 0, lr: this.lr, momentum: this.momentum, weight_decay: this.weightDecay, alpha: ema?.alpha ?? 0 },
         grid(Math.ceil(p.size / 4 / WG)),
       );
@@ -113,16 +113,6 @@ export class Sgd {
   }
 }
 
-/**
- * Stand-ins for the writable bindings a dispatch does not use (the momentum in EMA dispatches, the
- * EMA target in plain steps): one each, as WebGPU forbids aliasing writable bindings.
- */
-const standIns: (Tensor | null)[] = [null, null];
-function unused(slot: 0 | 1): Tensor {
-  let t = standIns[slot];
-  if (!t || t.isDisposed) standIns[slot] = t = keep(zeros([4]));
-  return t;
-}
 
 /** target ← alpha·target + (1 − alpha)·source, in place, for matching parameter lists. */
 export function emaUpdate(target: Tensor[], source: Tensor[], alpha: number): void {
@@ -134,7 +124,7 @@ export function emaUpdate(target: Tensor[], source: Tensor[], alpha: number): vo
     if (t.size !== s.size) throw new TakError(`EMA: parameter ${t.name ?? i} has ${t.size} elements, its source ${s.size}`);
     e.dispatch(
       kernel,
-      { param: t.binding, buf: unused(0).binding, g: s.binding, ema: unused(1).binding },
+      { param: t.binding, buf: e.standIn(true, 0), g: s.binding, ema: e.standIn(true, 1) },
       { n: t.size, first: 0, lr: 0, momentum: 0, weight_decay: 0, alpha },
       grid(Math.ceil(t.size / 4 / WG)),
     );

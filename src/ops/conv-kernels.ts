@@ -1,6 +1,6 @@
-import { engine, type BufferRef } from '../gpu/engine.js';
+import { engine } from '../gpu/engine.js';
 import { grid } from '../gpu/grid.js';
-import { Tensor, keep } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { TakError, show } from '../util/errors.js';
 import { outerRuns, runBinding } from './chunks.js';
 import { pad, slice } from './shape.js';
@@ -158,21 +158,6 @@ function geometryParams(g: Geometry) {
   };
 }
 
-const dummies: (Tensor | null)[] = [null, null];
-/**
- * A 16-byte buffer for bindings a specialisation never touches; read-only and writable slots get
- * different ones (one buffer may not be bound both ways in a dispatch).
- */
-function unused(writable: boolean): BufferRef {
-  const i = writable ? 1 : 0;
-  let t = dummies[i];
-  if (!t || t.isDisposed) {
-    t = keep(Tensor.empty([4]));
-    dummies[i] = t;
-  }
-  return t.binding;
-}
-
 export interface GemmOptions {
   bias?: Tensor | null;
   relu?: boolean;
@@ -207,11 +192,12 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
   const outChannels = options.outChannels ?? packed.rows;
   const yPerSample = outChannels * outVox * (scatter ? 8 : 1);
   const yShape = scatter ? g.out.map((d) => 2 * d) : g.out;
-  const y = options.into ?? Tensor.empty([g.n, outChannels, ...yShape]);
-  const expected = [g.n, outChannels, ...yShape];
-  if (y.dtype !== 'f32' || y.shape.length !== 5 || y.shape.some((d, i) => d !== expected[i])) {
-    throw new TakError(`conv3d: the tensor to accumulate into is ${y.dtype}${show([...y.shape])}, the result is f32${show(expected)}`);
+  const shape = [g.n, outChannels, ...yShape];
+  const { into } = options;
+  if (into && (into.dtype !== 'f32' || into.shape.length !== 5 || into.shape.some((d, i) => d !== shape[i]))) {
+    throw new TakError(`conv3d: the tensor to accumulate into is ${into.dtype}${show([...into.shape])}, the result is f32${show(shape)}`);
   }
+  const y = into ?? Tensor.empty(shape);
   if (y.size === 0) return y;
   const vecIo = outVox % 4 === 0;
   const e = engine();
@@ -233,7 +219,7 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
       kernel,
       {
         a4: packed.a.binding, a1: packed.a.binding, x4: runBinding(x, run, xPerSample), x1: runBinding(x, run, xPerSample),
-        bias: options.bias ? options.bias.binding : unused(false), y4: vecIo || scatter ? yRef : unused(true), y1: vecIo || scatter ? unused(true) : yRef,
+        bias: options.bias ? options.bias.binding : engine().standIn(false), y4: vecIo || scatter ? yRef : engine().standIn(true), y1: vecIo || scatter ? engine().standIn(true) : yRef,
       },
       {
         columns, rows: scatter ? outChannels * 8 : packed.rows, rows_padded: packed.rowsPadded, k_blocks: packed.kBlocks,
@@ -316,7 +302,7 @@ export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias
       kernel,
       {
         a4: runBinding(gOut, run, gPerSample), a1: runBinding(gOut, run, gPerSample), x4: runBinding(x, run, xPerSample),
-        x1: runBinding(x, run, xPerSample), bias: unused(false), y4: part.binding, y1: unused(true),
+        x1: runBinding(x, run, xPerSample), bias: engine().standIn(false), y4: part.binding, y1: engine().standIn(true),
       },
       {
         columns, rows, rows_padded: rowsPadded, k_blocks: blocks, out_c: 0, ...geometryParams({ ...g, n: run.count }),
@@ -343,7 +329,7 @@ function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, 
   const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE_W: addW, ACCUMULATE_B: addB && Boolean(db), BIAS: Boolean(db), WG: 64 } });
   e.dispatch(
     kernel,
-    { partials: part.binding, out: dw.binding, db: db ? db.binding : unused(true) },
+    { partials: part.binding, out: dw.binding, db: db ? db.binding : engine().standIn(true) },
     { rows, k_blocks: blocks, k: g.cin * vol(g.kernel), splits, rows_padded: rowsPadded, cols_padded: colsPadded },
     grid(Math.ceil((rows * blocks) / 64)),
   );

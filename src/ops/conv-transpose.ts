@@ -4,7 +4,7 @@ import { TakError, show } from '../util/errors.js';
 import { defineOp } from './registry.js';
 import { sum } from './reduce.js';
 import { checkBias, checkRank5, padPairs, type Padding } from './conv.js';
-import { Loader, chooseLoader, convGemm, packWeights, scatterUpsample2, triple, weightGradient, type Geometry, type Triple } from './conv-kernels.js';
+import { Loader, chooseLoader, convGemm, packWeights, scatterUpsample2, triple, weightAndBiasGradient, type Geometry, type Triple } from './conv-kernels.js';
 
 /**
  * convTranspose3d with PyTorch's semantics (torch.nn.functional.conv_transpose3d, groups = 1):
@@ -76,7 +76,9 @@ export const convTranspose3d: ConvTranspose3d = defineOp({
           // Added into x's gradient so far when backward() offers it (conv3d's epilogue).
           dx = convGemm(gy, packWeights(w, w.shape[0]!, w.shape[1]!, adjoint.kernel, chooseLoader(adjoint), false, false), adjoint, { into: into?.[0] });
         }
-        return [dx, w.requiresGrad ? weightGradient(x, gy, adjoint) : null, bias?.requiresGrad ? sum(gy, [0, 2, 3, 4]) : null];
+        // dW into w's gradient so far (kernels/conv3d_unpack.wgsl ACCUMULATE_W) when backward() offers it.
+        const dw = w.requiresGrad ? weightAndBiasGradient(x, gy, adjoint, false, { dw: into?.[1] }).dw : null;
+        return [dx, dw, bias?.requiresGrad ? sum(gy, [0, 2, 3, 4]) : null];
       },
     };
   },

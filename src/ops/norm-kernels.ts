@@ -1,5 +1,5 @@
-import { engine, type BufferRef } from '../gpu/engine.js';
-import { Tensor, keep } from '../tensor/tensor.js';
+import { engine } from '../gpu/engine.js';
+import { Tensor } from '../tensor/tensor.js';
 import { outerRuns, runBinding } from './chunks.js';
 import { reshape, slice } from './shape.js';
 
@@ -20,17 +20,6 @@ const CHUNK = 2048;
 
 function chunkOf(r: number): number {
   return Math.min(CHUNK, Math.ceil(r / 32) * 32);
-}
-
-const dummies: (Tensor | null)[] = [null, null];
-function unused(writable: boolean): BufferRef {
-  const i = writable ? 1 : 0;
-  let t = dummies[i];
-  if (!t || t.isDisposed) {
-    t = keep(Tensor.empty([4]));
-    dummies[i] = t;
-  }
-  return t.binding;
 }
 
 export interface RowLayout {
@@ -62,7 +51,7 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
   const elementwise = mode === Mode.Apply || mode === Mode.Grad;
   const perRow = [r, ...(inputs.u ? [r] : []), ...(elementwise ? [r] : [])];
   for (const run of outerRuns('normalization', rows, perRow)) {
-    const bind = (t: Tensor | null | undefined, writable = false) => (t ? runBinding(t, run, r) : unused(writable));
+    const bind = (t: Tensor | null | undefined, writable = false) => (t ? runBinding(t, run, r) : engine().standIn(writable));
     const outRef = elementwise ? runBinding(out, run, r) : out.binding;
     const vecOut = elementwise && vec;
     const yz = [Math.min(run.count, 65535), Math.ceil(run.count / 65535)];
@@ -70,8 +59,8 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
       kernel,
       {
         x4: bind(inputs.x), x1: bind(inputs.x), u4: bind(inputs.u), u1: bind(inputs.u),
-        c: inputs.coef ? inputs.coef.binding : unused(false), f: inputs.f ? inputs.f.binding : unused(false),
-        out4: vecOut ? outRef : unused(true), out1: vecOut ? unused(true) : outRef,
+        c: inputs.coef ? inputs.coef.binding : engine().standIn(false), f: inputs.f ? inputs.f.binding : engine().standIn(false),
+        out4: vecOut ? outRef : engine().standIn(true), out1: vecOut ? engine().standIn(true) : outRef,
       },
       {
         rows: run.count, r, chunk, chunks, coef_rows: layout.coefRows, row_offset: run.start,
@@ -123,8 +112,8 @@ function coefDispatch(
   e.dispatch(
     kernel,
     {
-      partials: partials.binding, f: forward ? forward.binding : unused(false), gamma: gamma ? gamma.binding : unused(false), beta: beta ? beta.binding : unused(false),
-      c: coef.binding, stats: stats ? stats.binding : unused(true),
+      partials: partials.binding, f: forward ? forward.binding : engine().standIn(false), gamma: gamma ? gamma.binding : engine().standIn(false), beta: beta ? beta.binding : engine().standIn(false),
+      c: coef.binding, stats: stats ? stats.binding : engine().standIn(true),
     },
     {
       groups: grouping.groups, rows_per_group: grouping.rowsPerGroup, group_step: grouping.groupStep, row_step: grouping.rowStep,

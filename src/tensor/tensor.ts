@@ -151,7 +151,7 @@ export class Tensor {
 
   /**
    * Internal: no other tensor shares this memory and no autograd node holds it, so an op may add
-   * into it in place (backward() offers such leaf gradients to VJPs that can accumulate).
+   * into it in place (backward() offers such gradients so far to VJPs that can accumulate).
    */
   get ownsMemory(): boolean {
     return this.storage?.holders === 1 && this.holds === 1;

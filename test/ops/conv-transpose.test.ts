@@ -104,3 +104,20 @@ describe('an activation feeding two transposed convolutions', () => {
     expectClose(await xt.grad!.toArray(), expected, 1e-4, 1e-4);
   });
 });
+
+describe('a transposed-convolution weight over two backward passes', () => {
+  it('adds the second weight gradient into the first in place', async () => {
+    const c: Case = { label: '', x: [2, 3, 2, 3, 4], w: [3, 4, 2, 2, 2], stride: [2, 2, 2] };
+    const s1 = spec(c, 1600), s2 = spec(c, 1610);
+    const w = T.fromArray(s1.w, s1.wShape);
+    w.requiresGrad = true;
+    const yShape = convReference(s1).yShape;
+    const gy1 = randomArray(numel(yShape), 1620), gy2 = randomArray(numel(yShape), 1621);
+    backward(run(s1, T.fromArray(s1.x, s1.xShape), w, null), T.fromArray(gy1, yShape));
+    const first = w.grad;
+    backward(run(s2, T.fromArray(s2.x, s2.xShape), w, null), T.fromArray(gy2, yShape));
+    expect(w.grad).toBe(first); // accumulated by the weight-gradient kernel, not by an add
+    const dw1 = convReference(s1, gy1).dw!, dw2 = convReference({ ...s2, w: s1.w }, gy2).dw!;
+    expectClose(await w.grad!.toArray(), Array.from(dw1, (v, i) => v + dw2[i]!), 1e-4, 1e-4);
+  });
+});

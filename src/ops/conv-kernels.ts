@@ -219,7 +219,7 @@ export function convGemm(x: Tensor, packed: Packed, g: Geometry, options: GemmOp
       kernel,
       {
         a4: packed.a.binding, a1: packed.a.binding, x4: runBinding(x, run, xPerSample), x1: runBinding(x, run, xPerSample),
-        bias: options.bias ? options.bias.binding : engine().standIn(false), y4: vecIo || scatter ? yRef : engine().standIn(true), y1: vecIo || scatter ? engine().standIn(true) : yRef,
+        bias: options.bias ? options.bias.binding : e.standIn(false), y4: vecIo || scatter ? yRef : e.standIn(true), y1: vecIo || scatter ? e.standIn(true) : yRef,
       },
       {
         columns, rows: scatter ? outChannels * 8 : packed.rows, rows_padded: packed.rowsPadded, k_blocks: packed.kBlocks,
@@ -302,7 +302,7 @@ export function weightAndBiasGradient(gOut: Tensor, x: Tensor, g: Geometry, bias
       kernel,
       {
         a4: runBinding(gOut, run, gPerSample), a1: runBinding(gOut, run, gPerSample), x4: runBinding(x, run, xPerSample),
-        x1: runBinding(x, run, xPerSample), bias: engine().standIn(false), y4: part.binding, y1: engine().standIn(true),
+        x1: runBinding(x, run, xPerSample), bias: e.standIn(false), y4: part.binding, y1: e.standIn(true),
       },
       {
         columns, rows, rows_padded: rowsPadded, k_blocks: blocks, out_c: 0, ...geometryParams({ ...g, n: run.count }),
@@ -329,7 +329,7 @@ function sumSplits(part: Tensor, dw: Tensor, db: Tensor | null, loader: Loader, 
   const kernel = e.kernel({ file: 'conv3d_unpack', constants: { LOADER: loader, ACCUMULATE_W: addW, ACCUMULATE_B: addB && Boolean(db), BIAS: Boolean(db), WG: 64 } });
   e.dispatch(
     kernel,
-    { partials: part.binding, out: dw.binding, db: db ? db.binding : engine().standIn(true) },
+    { partials: part.binding, out: dw.binding, db: db ? db.binding : e.standIn(true) },
     { rows, k_blocks: blocks, k: g.cin * vol(g.kernel), splits, rows_padded: rowsPadded, cols_padded: colsPadded },
     grid(Math.ceil((rows * blocks) / 64)),
   );

@@ -51,7 +51,7 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
   const elementwise = mode === Mode.Apply || mode === Mode.Grad;
   const perRow = [r, ...(inputs.u ? [r] : []), ...(elementwise ? [r] : [])];
   for (const run of outerRuns('normalization', rows, perRow)) {
-    const bind = (t: Tensor | null | undefined, writable = false) => (t ? runBinding(t, run, r) : engine().standIn(writable));
+    const bind = (t: Tensor | null | undefined, writable = false) => (t ? runBinding(t, run, r) : e.standIn(writable));
     const outRef = elementwise ? runBinding(out, run, r) : out.binding;
     const vecOut = elementwise && vec;
     const yz = [Math.min(run.count, 65535), Math.ceil(run.count / 65535)];
@@ -59,8 +59,8 @@ function rowDispatch(mode: Mode, layout: RowLayout, inputs: Inputs, out: Tensor,
       kernel,
       {
         x4: bind(inputs.x), x1: bind(inputs.x), u4: bind(inputs.u), u1: bind(inputs.u),
-        c: inputs.coef ? inputs.coef.binding : engine().standIn(false), f: inputs.f ? inputs.f.binding : engine().standIn(false),
-        out4: vecOut ? outRef : engine().standIn(true), out1: vecOut ? engine().standIn(true) : outRef,
+        c: inputs.coef ? inputs.coef.binding : e.standIn(false), f: inputs.f ? inputs.f.binding : e.standIn(false),
+        out4: vecOut ? outRef : e.standIn(true), out1: vecOut ? e.standIn(true) : outRef,
       },
       {
         rows: run.count, r, chunk, chunks, coef_rows: layout.coefRows, row_offset: run.start,
@@ -112,8 +112,8 @@ function coefDispatch(
   e.dispatch(
     kernel,
     {
-      partials: partials.binding, f: forward ? forward.binding : engine().standIn(false), gamma: gamma ? gamma.binding : engine().standIn(false), beta: beta ? beta.binding : engine().standIn(false),
-      c: coef.binding, stats: stats ? stats.binding : engine().standIn(true),
+      partials: partials.binding, f: forward ? forward.binding : e.standIn(false), gamma: gamma ? gamma.binding : e.standIn(false), beta: beta ? beta.binding : e.standIn(false),
+      c: coef.binding, stats: stats ? stats.binding : e.standIn(true),
     },
     {
       groups: grouping.groups, rows_per_group: grouping.rowsPerGroup, group_step: grouping.groupStep, row_step: grouping.rowStep,
